@@ -1,0 +1,14 @@
+//! The pgflow SQL core as seen from Rust.
+//!
+//! - [`install`]: installs pgmq (as plain SQL, when missing) and applies the
+//!   embedded migrations built from `sql/`.
+//! - [`migrations`]: the refinery migrations embedded from `migrations/`.
+//! - [`api`]: one typed Rust function per SQL function of the `pgflow` schema;
+//!   the only place the runtime sends SQL from.
+
+pub mod api;
+pub mod error;
+pub mod install;
+pub mod migrations;
+
+pub use error::DbError;
