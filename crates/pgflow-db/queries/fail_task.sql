@@ -1,0 +1,3 @@
+-- Reports a task failure; retries or exhausts the task (SPEC §3.4).
+SELECT run_id, step_slug, task_index, status, attempts_count, error_message
+FROM pgflow.fail_task(run_id => $1, step_slug => $2, task_index => $3, error_message => $4)
