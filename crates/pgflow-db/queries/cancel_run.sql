@@ -1,2 +1,2 @@
--- Cancels a run (pgflow-rs extension; terminal status 'cancelled').
-SELECT FROM pgflow.cancel_run($1)
+-- Cancels a started run (pgflow-rs extension); true when this call cancelled it.
+SELECT pgflow.cancel_run(run_id => $1) AS cancelled

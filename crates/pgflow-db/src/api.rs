@@ -511,14 +511,24 @@ pub async fn sweep_requeue_stalled<'e>(
         .map_err(db("pgflow.requeue_stalled_tasks"))
 }
 
-/// `pgflow.cancel_run`: cancels a run (pgflow-rs extension).
-pub async fn cancel_run<'e>(ex: impl PgExecutor<'e>, run_id: Uuid) -> Result<(), ApiError> {
-    sqlx::query(include_str!("../queries/cancel_run.sql"))
+/// `pgflow.cancel_run`: cancels a started run (pgflow-rs extension). Returns
+/// `true` when this call cancelled it, `false` when the run was not started.
+pub async fn cancel_run<'e>(ex: impl PgExecutor<'e>, run_id: Uuid) -> Result<bool, ApiError> {
+    sqlx::query_scalar(include_str!("../queries/cancel_run.sql"))
         .bind(run_id)
-        .execute(ex)
+        .fetch_one(ex)
         .await
-        .map_err(db("pgflow.cancel_run"))?;
-    Ok(())
+        .map_err(db("pgflow.cancel_run"))
+}
+
+/// `pgflow.retry_run`: resumes a failed run where it failed (pgflow-rs
+/// extension). Returns `true` when the run was resumed.
+pub async fn retry_run<'e>(ex: impl PgExecutor<'e>, run_id: Uuid) -> Result<bool, ApiError> {
+    sqlx::query_scalar(include_str!("../queries/retry_run.sql"))
+        .bind(run_id)
+        .fetch_one(ex)
+        .await
+        .map_err(db("pgflow.retry_run"))
 }
 
 /// Inserts the worker row (must happen before `start_tasks` names the worker).
