@@ -1,0 +1,116 @@
+//! A flow definition together with one handler per step.
+
+use std::collections::HashMap;
+use std::fmt::Display;
+use std::future::Future;
+
+use pgflow_core::{Flow, FlowBuilder, FlowError, StepDef, StepType};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+use crate::handler::{erase, ErasedHandler, TaskContext};
+
+/// A validated flow whose every step has a handler.
+///
+/// ```
+/// use pgflow_worker::{StepDef, WorkerFlow};
+///
+/// let flow = WorkerFlow::builder("greet")
+///     .step(StepDef::single("hello"), |name: String, _ctx| async move {
+///         Ok::<_, std::convert::Infallible>(format!("hello {name}"))
+///     })
+///     .build()
+///     .unwrap();
+/// assert_eq!(flow.flow().slug(), "greet");
+/// ```
+pub struct WorkerFlow {
+    pub(crate) flow: Flow,
+    pub(crate) handlers: HashMap<String, ErasedHandler>,
+}
+
+impl std::fmt::Debug for WorkerFlow {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WorkerFlow")
+            .field("flow", &self.flow)
+            .finish_non_exhaustive()
+    }
+}
+
+impl WorkerFlow {
+    /// Starts a flow with this slug.
+    pub fn builder(slug: impl Into<String>) -> WorkerFlowBuilder {
+        WorkerFlowBuilder {
+            flow: FlowBuilder::new(slug),
+            handlers: HashMap::new(),
+        }
+    }
+
+    /// The validated definition.
+    pub fn flow(&self) -> &Flow {
+        &self.flow
+    }
+
+    /// True when the step's handler takes the run input (a root single step);
+    /// otherwise it takes `start_tasks`' `input` (deps object or map element).
+    pub(crate) fn takes_flow_input(&self, step_slug: &str) -> bool {
+        self.flow
+            .step(step_slug)
+            .is_some_and(|s| s.step_type == StepType::Single && s.depends_on.is_empty())
+    }
+}
+
+/// Builds a [`WorkerFlow`]: a flow definition plus handlers.
+///
+/// Handler input per step kind: a root single step gets the run input; a
+/// dependent single step gets `{ "<parent>": <parent output>, ... }` (skipped
+/// parents are absent); a map step gets one element of its array.
+pub struct WorkerFlowBuilder {
+    flow: FlowBuilder,
+    handlers: HashMap<String, ErasedHandler>,
+}
+
+impl WorkerFlowBuilder {
+    /// Default attempts per task (>= 1).
+    pub fn max_attempts(mut self, n: i32) -> Self {
+        self.flow = self.flow.max_attempts(n);
+        self
+    }
+
+    /// Default retry base delay in seconds (>= 1).
+    pub fn base_delay(mut self, secs: i32) -> Self {
+        self.flow = self.flow.base_delay(secs);
+        self
+    }
+
+    /// Default task timeout in seconds (>= 3); the worker also cancels a
+    /// handler that runs longer than its step's timeout.
+    pub fn timeout(mut self, secs: i32) -> Self {
+        self.flow = self.flow.timeout(secs);
+        self
+    }
+
+    /// Adds a step (single or map, per `def`) with its async handler. The
+    /// handler gets a typed input and a [`TaskContext`], and returns a
+    /// serializable output or an error whose `Display` text is stored as the
+    /// task's `error_message`.
+    pub fn step<I, O, E, F, Fut>(mut self, def: StepDef, handler: F) -> Self
+    where
+        I: DeserializeOwned + Send + 'static,
+        O: Serialize + Send + 'static,
+        E: Display + Send + 'static,
+        F: Fn(I, TaskContext) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<O, E>> + Send + 'static,
+    {
+        self.handlers.insert(def.slug.clone(), erase(handler));
+        self.flow = self.flow.step(def);
+        self
+    }
+
+    /// Validates the definition.
+    pub fn build(self) -> Result<WorkerFlow, FlowError> {
+        Ok(WorkerFlow {
+            flow: self.flow.build()?,
+            handlers: self.handlers,
+        })
+    }
+}

@@ -1,0 +1,158 @@
+//! Typed step handlers, the per-task context, and type erasure.
+
+use std::collections::HashMap;
+use std::fmt::Display;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+
+use pgflow_db::api::{self, ApiError};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use serde_json::Value;
+use sqlx::PgPool;
+use uuid::Uuid;
+
+/// A boxed, sendable future.
+pub type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
+
+/// Why a handler produced no output (panics and timeouts are caught by the
+/// executor separately). Its `Display` text becomes `step_tasks.error_message`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum HandlerFailure {
+    /// The task input did not deserialize into the handler's input type.
+    #[error("handler input did not match the expected type: {0}")]
+    InputMismatch(String),
+    /// The handler returned an error.
+    #[error("handler returned an error: {0}")]
+    Handler(String),
+    /// The handler's output could not be turned into JSON.
+    #[error("handler output is not serializable to JSON: {0}")]
+    OutputNotJson(String),
+}
+
+/// The type-erased form every handler is stored as.
+pub(crate) type ErasedHandler =
+    Arc<dyn Fn(Value, TaskContext) -> BoxFuture<Result<Value, HandlerFailure>> + Send + Sync>;
+
+/// Wraps a typed async handler: deserializes the input, runs the handler,
+/// serializes the output.
+pub(crate) fn erase<I, O, E, F, Fut>(handler: F) -> ErasedHandler
+where
+    I: DeserializeOwned + Send + 'static,
+    O: Serialize + Send + 'static,
+    E: Display + Send + 'static,
+    F: Fn(I, TaskContext) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Result<O, E>> + Send + 'static,
+{
+    let handler = Arc::new(handler);
+    Arc::new(move |input: Value, ctx: TaskContext| {
+        let handler = handler.clone();
+        Box::pin(async move {
+            let input: I = serde_json::from_value(input)
+                .map_err(|e| HandlerFailure::InputMismatch(e.to_string()))?;
+            // `{:#}` shows the whole cause chain for anyhow-style errors and
+            // is plain Display for everything else.
+            let output = handler(input, ctx)
+                .await
+                .map_err(|e| HandlerFailure::Handler(format!("{e:#}")))?;
+            serde_json::to_value(&output).map_err(|e| HandlerFailure::OutputNotJson(e.to_string()))
+        })
+    })
+}
+
+/// Run inputs cached per worker, so handlers of many tasks of one run read
+/// `pgflow.runs.input` once.
+#[derive(Debug, Default)]
+pub(crate) struct RunInputCache {
+    inner: Mutex<HashMap<Uuid, Value>>,
+}
+
+impl RunInputCache {
+    /// Entries kept before the cache is cleared; inputs can be large, and a
+    /// worker sees an unbounded number of runs over its life.
+    const MAX_ENTRIES: usize = 256;
+
+    fn get(&self, run_id: Uuid) -> Option<Value> {
+        self.inner.lock().expect("cache lock").get(&run_id).cloned()
+    }
+
+    fn put(&self, run_id: Uuid, input: Value) {
+        let mut map = self.inner.lock().expect("cache lock");
+        if map.len() >= Self::MAX_ENTRIES {
+            map.clear();
+        }
+        map.insert(run_id, input);
+    }
+}
+
+/// What a handler knows about the task it runs.
+#[derive(Clone)]
+pub struct TaskContext {
+    pub(crate) flow_slug: Arc<str>,
+    pub(crate) run_id: Uuid,
+    pub(crate) step_slug: String,
+    pub(crate) task_index: i32,
+    pub(crate) msg_id: i64,
+    pub(crate) worker_id: Uuid,
+    pub(crate) pool: PgPool,
+    pub(crate) run_inputs: Arc<RunInputCache>,
+}
+
+impl std::fmt::Debug for TaskContext {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TaskContext")
+            .field("flow_slug", &self.flow_slug)
+            .field("run_id", &self.run_id)
+            .field("step_slug", &self.step_slug)
+            .field("task_index", &self.task_index)
+            .field("msg_id", &self.msg_id)
+            .field("worker_id", &self.worker_id)
+            .finish()
+    }
+}
+
+impl TaskContext {
+    /// The flow slug.
+    pub fn flow_slug(&self) -> &str {
+        &self.flow_slug
+    }
+    /// The run this task belongs to.
+    pub fn run_id(&self) -> Uuid {
+        self.run_id
+    }
+    /// The step slug.
+    pub fn step_slug(&self) -> &str {
+        &self.step_slug
+    }
+    /// The task's position within a map step (0 for single steps).
+    pub fn task_index(&self) -> i32 {
+        self.task_index
+    }
+    /// The pgmq message id backing this task.
+    pub fn msg_id(&self) -> i64 {
+        self.msg_id
+    }
+    /// The id of the worker running this task.
+    pub fn worker_id(&self) -> Uuid {
+        self.worker_id
+    }
+    /// The worker's connection pool, for handlers that want the database.
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
+    /// The run's input, read from `pgflow.runs` on first use and cached.
+    /// Dependent steps get only their parents' outputs as input; this gives
+    /// them the original flow input too.
+    pub async fn run_input(&self) -> Result<Value, ApiError> {
+        if let Some(v) = self.run_inputs.get(self.run_id) {
+            return Ok(v);
+        }
+        let input = api::run_input(&self.pool, self.run_id)
+            .await?
+            .unwrap_or(Value::Null);
+        self.run_inputs.put(self.run_id, input.clone());
+        Ok(input)
+    }
+}
