@@ -20,8 +20,8 @@
 
 use std::ffi::OsString;
 use std::fs;
-use std::os::unix::process::CommandExt;
 use std::net::{Ipv4Addr, SocketAddrV4, TcpListener, TcpStream};
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -530,10 +530,12 @@ fn hand_to_service_account(path: &Path) -> Result<(), PgTempError> {
         .ok()
         .flatten()
         .ok_or(PgTempError::NoServiceAccount(SERVICE_ACCOUNT))?;
-    std::os::unix::fs::chown(path, Some(user.uid.as_raw()), Some(user.gid.as_raw())).map_err(|source| PgTempError::Chown {
-        path: path.to_path_buf(),
-        source,
-    })
+    std::os::unix::fs::chown(path, Some(user.uid.as_raw()), Some(user.gid.as_raw())).map_err(
+        |source| PgTempError::Chown {
+            path: path.to_path_buf(),
+            source,
+        },
+    )
 }
 
 /// Asks the kernel for a free port. Another process may take it before the

@@ -21,7 +21,9 @@ fn psql(cluster: &TempCluster, sql: &str) -> Result<String, String> {
 #[test]
 fn started_cluster_accepts_tcp_connections_with_test_settings() {
     let cluster = TempCluster::start().unwrap();
-    assert!(cluster.admin_url().ends_with(&format!(":{}/postgres", cluster.port())));
+    assert!(cluster
+        .admin_url()
+        .ends_with(&format!(":{}/postgres", cluster.port())));
     assert_eq!(psql(&cluster, "select 1").unwrap(), "1");
     assert_eq!(psql(&cluster, "show fsync").unwrap(), "off");
     assert_eq!(psql(&cluster, "show max_connections").unwrap(), "400");
@@ -31,7 +33,11 @@ fn started_cluster_accepts_tcp_connections_with_test_settings() {
 #[test]
 fn restart_keeps_port_and_data() {
     let cluster = TempCluster::start().unwrap();
-    psql(&cluster, "create table kept(x int); insert into kept values (42)").unwrap();
+    psql(
+        &cluster,
+        "create table kept(x int); insert into kept values (42)",
+    )
+    .unwrap();
     let port = cluster.port();
 
     cluster.stop_fast().unwrap();
@@ -53,7 +59,11 @@ fn two_clusters_run_side_by_side() {
     assert_ne!(a.port(), b.port());
     assert_ne!(a.data_dir(), b.data_dir());
     psql(&a, "create database only_in_a").unwrap();
-    let in_b = psql(&b, "select count(*) from pg_database where datname = 'only_in_a'").unwrap();
+    let in_b = psql(
+        &b,
+        "select count(*) from pg_database where datname = 'only_in_a'",
+    )
+    .unwrap();
     assert_eq!(in_b, "0");
 }
 
