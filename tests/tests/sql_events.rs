@@ -1,0 +1,175 @@
+//! Events: every run and step transition is published on `pgflow_events` inside the
+//! transaction that makes it, in causal order, and never for a change that rolled back.
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+use pgflow_tests::TestDb;
+use serde_json::{json, Value};
+use sqlx::postgres::PgListener;
+
+async fn drain(listener: &mut PgListener) -> Vec<Value> {
+    let mut events = Vec::new();
+    while let Ok(n) = tokio::time::timeout(Duration::from_millis(400), listener.recv()).await {
+        events.push(serde_json::from_str(n.unwrap().payload()).unwrap());
+    }
+    events
+}
+
+#[tokio::test]
+async fn a_listener_sees_a_diamond_run_in_transition_order() {
+    let db = TestDb::new().await;
+    let pool = db.pool();
+    exec(
+        pool,
+        "select pgflow.create_flow('ev');
+         select pgflow.add_step('ev', 'a');
+         select pgflow.add_step('ev', 'b', array['a']);
+         select pgflow.add_step('ev', 'c', array['a']);
+         select pgflow.add_step('ev', 'd', array['b', 'c']);",
+    )
+    .await;
+    let mut listener = PgListener::connect_with(pool).await.unwrap();
+    listener.listen("pgflow_events").await.unwrap();
+    let w = worker(pool, "ev").await;
+    let run = start(pool, "ev", json!({"in": 1})).await;
+    drive(pool, "ev", w, |t| json!(t.step_slug)).await;
+
+    let events = drain(&mut listener).await;
+    let names: Vec<&str> = events
+        .iter()
+        .map(|e| e["event"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "run:started",
+            "step:a:started",
+            "step:a:completed",
+            "step:b:started",
+            "step:c:started",
+            "step:b:completed",
+            "step:c:completed",
+            "step:d:started",
+            "step:d:completed",
+            "run:completed"
+        ]
+    );
+    for e in &events {
+        assert_eq!(e["topic"], json!(format!("pgflow:run:{run}")));
+        let p = &e["payload"];
+        assert_eq!(p["run_id"], json!(run.to_string()));
+        let event_type = p["event_type"].as_str().unwrap();
+        assert_eq!(
+            event_type.split(':').next_back(),
+            p["status"].as_str(),
+            "{e}"
+        );
+    }
+    assert_eq!(events[0]["payload"]["input"], json!({"in": 1}));
+    assert_eq!(events[0]["payload"]["remaining_steps"], json!(4));
+    assert_eq!(events[2]["payload"]["output"], json!("a"));
+    assert_eq!(events[1]["payload"]["remaining_tasks"], json!(1));
+    assert_eq!(events[9]["payload"]["output"], json!({"d": "d"}));
+    assert_eq!(events[9]["payload"]["event_type"], json!("run:completed"));
+}
+
+#[tokio::test]
+async fn a_rolled_back_start_sends_no_event() {
+    let db = TestDb::new().await;
+    let pool = db.pool();
+    exec(
+        pool,
+        "select pgflow.create_flow('rb'); select pgflow.add_step('rb', 'a');",
+    )
+    .await;
+    let mut listener = PgListener::connect_with(pool).await.unwrap();
+    listener.listen("pgflow_events").await.unwrap();
+    let mut tx = pool.begin().await.unwrap();
+    sqlx::query("select pgflow.start_flow('rb', '{}')")
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    tx.rollback().await.unwrap();
+    assert!(drain(&mut listener).await.is_empty());
+    assert_eq!(
+        scalar_i64(pool, "select count(*) from pgflow.runs").await,
+        0
+    );
+    // A committed start right after is seen.
+    start(pool, "rb", json!({})).await;
+    let names: Vec<String> = drain(&mut listener)
+        .await
+        .iter()
+        .map(|e| e["event"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(names, ["run:started", "step:a:started"]);
+}
+
+#[tokio::test]
+async fn large_outputs_are_left_out_of_events_instead_of_failing_the_transition() {
+    let db = TestDb::new().await;
+    let pool = db.pool();
+    exec(
+        pool,
+        "select pgflow.create_flow('big'); select pgflow.add_step('big', 'a');",
+    )
+    .await;
+    let mut listener = PgListener::connect_with(pool).await.unwrap();
+    listener.listen("pgflow_events").await.unwrap();
+    let w = worker(pool, "big").await;
+    let large = "x".repeat(20_000);
+    let run = start(pool, "big", json!({"blob": large})).await;
+    read_and_start(pool, "big", w, 1).await;
+    complete(pool, run, "a", 0, json!({"blob": large})).await;
+    assert_eq!(run_status(pool, run).await, "completed");
+    let events = drain(&mut listener).await;
+    assert_eq!(events.len(), 4);
+    assert_eq!(events[0]["payload"]["input"], Value::Null);
+    assert_eq!(events[0]["payload"]["truncated"], json!(["input"]));
+    assert_eq!(events[2]["payload"]["truncated"], json!(["output"]));
+    assert_eq!(events[3]["payload"]["status"], json!("completed"));
+}
+
+#[tokio::test]
+async fn failure_and_skip_events_carry_their_reason() {
+    let db = TestDb::new().await;
+    let pool = db.pool();
+    exec(
+        pool,
+        r#"select pgflow.create_flow('fe', max_attempts => 1);
+           select pgflow.add_step('fe', 'gate', required_input_pattern => '{"go": true}');
+           select pgflow.add_step('fe', 'work');"#,
+    )
+    .await;
+    let mut listener = PgListener::connect_with(pool).await.unwrap();
+    listener.listen("pgflow_events").await.unwrap();
+    let w = worker(pool, "fe").await;
+    let run = start(pool, "fe", json!({})).await;
+    read_and_start(pool, "fe", w, 1).await;
+    fail(pool, run, "work", 0, "kaput").await;
+    let events = drain(&mut listener).await;
+    let names: Vec<&str> = events
+        .iter()
+        .map(|e| e["event"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "run:started",
+            "step:gate:skipped",
+            "step:work:started",
+            "step:work:failed",
+            "run:failed"
+        ]
+    );
+    assert_eq!(
+        events[1]["payload"]["skip_reason"],
+        json!("condition_unmet")
+    );
+    assert_eq!(events[1]["payload"]["flow_slug"], json!("fe"));
+    assert_eq!(events[3]["payload"]["error_message"], json!("kaput"));
+    assert_eq!(events[4]["payload"]["error_message"], json!("kaput"));
+}
