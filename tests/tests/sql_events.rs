@@ -173,3 +173,41 @@ async fn failure_and_skip_events_carry_their_reason() {
     assert_eq!(events[3]["payload"]["error_message"], json!("kaput"));
     assert_eq!(events[4]["payload"]["error_message"], json!("kaput"));
 }
+
+#[tokio::test]
+async fn events_are_also_broadcast_through_realtime_send_when_it_exists() {
+    let db = TestDb::new().await;
+    let pool = db.pool();
+    // A stand-in for Supabase's realtime.send, recording what it is given.
+    exec(
+        pool,
+        "create schema realtime;
+         create table realtime.messages (topic text, event text, payload jsonb, private boolean);
+         create function realtime.send(payload jsonb, event text, topic text, private boolean default true)
+         returns void language sql as $$ insert into realtime.messages values (topic, event, payload, private) $$;
+         select pgflow.create_flow('rt'); select pgflow.add_step('rt', 'a');",
+    )
+    .await;
+    let w = worker(pool, "rt").await;
+    let large = "y".repeat(10_000);
+    let run = start(pool, "rt", json!({"big": large})).await;
+    drive(pool, "rt", w, |_| json!(1)).await;
+    let rows: Vec<(String, String, bool)> =
+        sqlx::query_as("select topic, event, private from realtime.messages order by ctid")
+            .fetch_all(pool)
+            .await
+            .unwrap();
+    let topic = format!("pgflow:run:{run}");
+    assert_eq!(
+        rows,
+        vec![
+            (topic.clone(), "run:started".to_string(), false),
+            (topic.clone(), "step:a:started".to_string(), false),
+            (topic.clone(), "step:a:completed".to_string(), false),
+            (topic, "run:completed".to_string(), false),
+        ]
+    );
+    // Realtime gets the full payload; only pg_notify needs trimming.
+    let input = scalar_json(pool, "select payload -> 'input' from realtime.messages where event = 'run:started'").await;
+    assert_eq!(input, Some(json!({"big": large})));
+}
