@@ -33,6 +33,7 @@ const EXPECTED: &[&str] = &[
     "start_tasks(flow_slug text, msg_ids bigint[], worker_id uuid) -> SETOF pgflow.step_task_record",
     // pgflow-rs extensions.
     "cancel_run(run_id uuid) -> boolean",
+    "complete_tasks(completions jsonb) -> SETOF pgflow.step_tasks",
     "emit_event(event text, payload jsonb) -> void",
     "retry_run(run_id uuid) -> boolean",
 ];

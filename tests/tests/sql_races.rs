@@ -148,3 +148,64 @@ async fn racing_completions_of_a_wide_map_and_a_fan_in_record_everything_once() 
         }
     }
 }
+
+#[tokio::test]
+async fn batched_completions_from_racing_connections_record_each_task_once() {
+    let db = TestDb::new().await;
+    let pool = db.pool().clone();
+    exec(
+        &pool,
+        "select pgflow.create_flow('batch');
+         select pgflow.add_step('batch', 'each', step_type => 'map');
+         select pgflow.add_step('batch', 'sum', array['each']);",
+    )
+    .await;
+    let w = worker(&pool, "batch").await;
+    let runs = [
+        start(&pool, "batch", json!((0..100).collect::<Vec<i64>>())).await,
+        start(&pool, "batch", json!((0..100).collect::<Vec<i64>>())).await,
+    ];
+    let tasks = read_and_start(&pool, "batch", w, 1000).await;
+    assert_eq!(tasks.len(), 200);
+    // Four connections each complete overlapping batches spanning both runs, in opposite orders.
+    let mut handles = Vec::new();
+    for c in 0..4usize {
+        let pool = pool.clone();
+        let mut mine: Vec<Value> = tasks
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| i % 2 == c % 2)
+            .map(|(_, t)| {
+                json!({"run_id": t.run_id, "step_slug": t.step_slug, "task_index": t.task_index,
+                       "output": t.input.as_i64().unwrap() * 10})
+            })
+            .collect();
+        if c >= 2 {
+            mine.reverse();
+        }
+        handles.push(tokio::spawn(async move {
+            for chunk in mine.chunks(25) {
+                sqlx::query("select count(*) from pgflow.complete_tasks($1)")
+                    .bind(Value::Array(chunk.to_vec()))
+                    .execute(&pool)
+                    .await
+                    .unwrap();
+            }
+        }));
+    }
+    for h in handles {
+        h.await.unwrap();
+    }
+    for run in runs {
+        let each = step_state(&pool, run, "each").await;
+        assert_eq!(each.status, "completed");
+        let expected: Vec<i64> = (0..100).map(|v| v * 10).collect();
+        assert_eq!(each.output, Some(json!(expected)));
+    }
+    assert_eq!(
+        scalar_i64(&pool, "select count(*) from pgflow.step_tasks where status = 'completed' and attempts_count = 1").await,
+        200
+    );
+    let e = expect_error(&pool, "select pgflow.complete_tasks('{}')").await;
+    assert!(e.message.contains("JSON array"), "{e:?}");
+}
