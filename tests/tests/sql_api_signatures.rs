@@ -51,7 +51,11 @@ async fn every_spec_function_exists_with_its_exact_signature() {
     .await
     .unwrap();
     for want in EXPECTED {
-        assert!(found.iter().any(|f| f == want), "missing or different: {want}\nfound:\n{}", found.join("\n"));
+        assert!(
+            found.iter().any(|f| f == want),
+            "missing or different: {want}\nfound:\n{}",
+            found.join("\n")
+        );
     }
 }
 
@@ -65,7 +69,10 @@ async fn every_function_pins_an_empty_search_path() {
     .fetch_all(db.pool())
     .await
     .unwrap();
-    assert!(unpinned.is_empty(), "functions without search_path = '': {unpinned:?}");
+    assert!(
+        unpinned.is_empty(),
+        "functions without search_path = '': {unpinned:?}"
+    );
 }
 
 #[tokio::test]

@@ -208,6 +208,10 @@ async fn events_are_also_broadcast_through_realtime_send_when_it_exists() {
         ]
     );
     // Realtime gets the full payload; only pg_notify needs trimming.
-    let input = scalar_json(pool, "select payload -> 'input' from realtime.messages where event = 'run:started'").await;
+    let input = scalar_json(
+        pool,
+        "select payload -> 'input' from realtime.messages where event = 'run:started'",
+    )
+    .await;
     assert_eq!(input, Some(json!({"big": large})));
 }
