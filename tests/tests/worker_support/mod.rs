@@ -74,6 +74,11 @@ impl WorkerProc {
         Pid::from_raw(self.child.id() as i32)
     }
 
+    /// True while the process has not exited.
+    pub fn is_running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+
     /// Sends SIGTERM (graceful shutdown).
     pub fn sigterm(&self) {
         kill(self.pid(), Signal::SIGTERM).expect("SIGTERM");
@@ -122,7 +127,7 @@ impl Drop for WorkerProc {
             for line in tail.into_iter().rev() {
                 eprintln!("{line}");
             }
-        } else {
+        } else if std::env::var_os("PGFLOW_TEST_KEEP_LOGS").is_none() {
             let _ = std::fs::remove_file(&self.log);
         }
     }
