@@ -1,5 +1,7 @@
 //! The public SQL API keeps upstream pgflow 0.14's exact names, argument names, defaults and
 //! return types (SPEC.md §3), so flows and queries written for pgflow work here unchanged.
+//! The functions a worker calls are SECURITY DEFINER here (upstream: invoker) so that a
+//! least-privileged worker role needs only EXECUTE on them (see sql_privileges.rs).
 
 use pgflow_tests::TestDb;
 
@@ -13,15 +15,15 @@ const EXPECTED: &[&str] = &[
     "calculate_retry_delay(base_delay numeric, attempts_count integer) -> integer",
     "cascade_complete_taskless_steps(run_id uuid) -> integer",
     "cascade_resolve_conditions(run_id uuid) -> boolean",
-    "complete_task(run_id uuid, step_slug text, task_index integer, output jsonb) -> SETOF pgflow.step_tasks",
+    "complete_task(run_id uuid, step_slug text, task_index integer, output jsonb) -> SETOF pgflow.step_tasks [security definer]",
     "create_flow(flow_slug text, max_attempts integer DEFAULT NULL::integer, base_delay integer DEFAULT NULL::integer, timeout integer DEFAULT NULL::integer) -> pgflow.flows",
     "delete_flow_and_data(p_flow_slug text) -> void",
-    "ensure_flow_compiled(flow_slug text, shape jsonb, allow_data_loss boolean DEFAULT false) -> jsonb",
-    "fail_task(run_id uuid, step_slug text, task_index integer, error_message text) -> SETOF pgflow.step_tasks",
+    "ensure_flow_compiled(flow_slug text, shape jsonb, allow_data_loss boolean DEFAULT false) -> jsonb [security definer]",
+    "fail_task(run_id uuid, step_slug text, task_index integer, error_message text) -> SETOF pgflow.step_tasks [security definer]",
     "get_run_with_states(run_id uuid) -> jsonb [security definer]",
     "is_local() -> boolean",
     "is_valid_slug(slug text) -> boolean",
-    "mark_worker_stopped(worker_id uuid) -> void",
+    "mark_worker_stopped(worker_id uuid) -> void [security definer]",
     "maybe_complete_run(run_id uuid) -> void",
     "poll_for_tasks(queue_name text, vt integer, qty integer, max_poll_seconds integer DEFAULT 5, poll_interval_ms integer DEFAULT 100) -> SETOF pgflow.step_task_record",
     "prune_data_older_than(retention_interval interval) -> void",
@@ -30,12 +32,13 @@ const EXPECTED: &[&str] = &[
     "start_flow(flow_slug text, input jsonb, run_id uuid DEFAULT NULL::uuid) -> SETOF pgflow.runs",
     "start_flow_with_states(flow_slug text, input jsonb, run_id uuid DEFAULT NULL::uuid) -> jsonb [security definer]",
     "start_ready_steps(run_id uuid) -> void",
-    "start_tasks(flow_slug text, msg_ids bigint[], worker_id uuid) -> SETOF pgflow.step_task_record",
+    "start_tasks(flow_slug text, msg_ids bigint[], worker_id uuid) -> SETOF pgflow.step_task_record [security definer]",
     // pgflow-rs extensions.
     "cancel_run(run_id uuid) -> boolean",
-    "complete_tasks(completions jsonb) -> SETOF pgflow.step_tasks",
+    "complete_tasks(completions jsonb) -> SETOF pgflow.step_tasks [security definer]",
     "emit_event(event text, payload jsonb) -> void",
     "retry_run(run_id uuid) -> boolean",
+    "setup_roles(worker_role text DEFAULT 'pgflow_worker'::text, reader_role text DEFAULT 'pgflow_reader'::text) -> void",
 ];
 
 #[tokio::test]

@@ -1,0 +1,58 @@
+-- replaceable
+-- pgflow.setup_roles (pgflow-rs extension): creates (when missing) two NOLOGIN roles and
+-- grants them the least they need; give them to login roles with GRANT ... TO.
+--   worker_role: read and claim queue messages (pgmq), register and heartbeat in
+--     pgflow.workers, read run inputs, and call the worker functions start_tasks,
+--     complete_task(s), fail_task, mark_worker_stopped, requeue_stalled_tasks and
+--     ensure_flow_compiled. It cannot start, cancel or delete runs, nor write tables directly.
+--   reader_role: read-only inspection: every pgflow table and view, queue metrics.
+-- Queues created later (new flows) are covered through default privileges of the role
+-- running this function, which should be the role that owns the schema and creates flows.
+-- Needs CREATEROLE (or superuser). Idempotent.
+create or replace function pgflow.setup_roles(
+  worker_role text default 'pgflow_worker',
+  reader_role text default 'pgflow_reader'
+)
+returns void
+language plpgsql
+set search_path = ''
+as $$
+begin
+  if not exists (select 1 from pg_catalog.pg_roles r where r.rolname = worker_role) then
+    execute format('create role %I nologin', worker_role);
+  end if;
+  if not exists (select 1 from pg_catalog.pg_roles r where r.rolname = reader_role) then
+    execute format('create role %I nologin', reader_role);
+  end if;
+
+  execute format('grant usage on schema pgflow, pgmq to %I, %I', worker_role, reader_role);
+
+  -- Worker: queues (pgmq's read functions run as the caller and update the queue tables).
+  execute format('grant select, update on all tables in schema pgmq to %I', worker_role);
+  execute format('alter default privileges in schema pgmq grant select, update on tables to %I', worker_role);
+  execute format('grant execute on all functions in schema pgmq to %I', worker_role);
+  execute format('grant select, insert on pgflow.workers to %I', worker_role);
+  execute format('grant update (last_heartbeat_at) on pgflow.workers to %I', worker_role);
+  execute format('grant select on pgflow.runs, pgflow.flows, pgflow.steps to %I', worker_role);
+  execute format('grant execute on function
+      pgflow.start_tasks(text, bigint[], uuid),
+      pgflow.complete_task(uuid, text, integer, jsonb),
+      pgflow.complete_tasks(jsonb),
+      pgflow.fail_task(uuid, text, integer, text),
+      pgflow.mark_worker_stopped(uuid),
+      pgflow.requeue_stalled_tasks(),
+      pgflow.ensure_flow_compiled(text, jsonb, boolean),
+      pgflow.get_run_with_states(uuid)
+    to %I', worker_role);
+
+  -- Reader: inspection only.
+  execute format('grant select on all tables in schema pgflow to %I', reader_role);
+  execute format('alter default privileges in schema pgflow grant select on tables to %I', reader_role);
+  execute format('grant select on all tables in schema pgmq to %I', reader_role);
+  execute format('grant select on all sequences in schema pgmq to %I', reader_role);
+  execute format('alter default privileges in schema pgmq grant select on tables to %I', reader_role);
+  execute format('alter default privileges in schema pgmq grant select on sequences to %I', reader_role);
+  execute format('grant execute on function pgmq.metrics(text), pgmq.metrics_all(), pgmq.list_queues() to %I', reader_role);
+  execute format('grant execute on function pgflow.get_run_with_states(uuid) to %I', reader_role);
+end;
+$$;
