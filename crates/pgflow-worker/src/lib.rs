@@ -30,6 +30,7 @@ mod handler;
 mod maintenance;
 mod poller;
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -80,7 +81,11 @@ pub struct Worker {
 
 impl Worker {
     /// A worker using `pool`. Size the pool for one long-poll connection per
-    /// flow plus room for reports (e.g. `max_concurrent` + 2).
+    /// flow plus room for reports (e.g. `max_concurrent` + 2). Give the pool
+    /// a short `acquire_timeout` (a few seconds) so outages surface quickly
+    /// and the worker's backoff takes over. Idle long polls last up to
+    /// `max_poll_seconds`; raise sqlx's slow-statement threshold
+    /// (`PgConnectOptions::log_slow_statements`) to keep them out of the logs.
     pub fn new(pool: PgPool, config: WorkerConfig) -> Self {
         Worker {
             pool,
@@ -109,6 +114,7 @@ impl Worker {
         let hard_stop = CancellationToken::new();
         let mut services = JoinSet::new();
         let mut worker_ids = Vec::new();
+        let live_pollers = Arc::new(AtomicUsize::new(self.flows.len()));
         for flow in self.flows {
             let slug = flow.flow.slug().to_string();
             let worker_id = Uuid::new_v4();
@@ -129,9 +135,15 @@ impl Worker {
             let drained = CancellationToken::new();
             let (cfg, poll_stop, done) =
                 (self.config.clone(), stop_polling.clone(), drained.clone());
+            let (live, stop_all) = (live_pollers.clone(), stop.clone());
             services.spawn(async move {
                 poller::poll_loop(exec, cfg, poll_stop).await;
                 done.cancel();
+                // The last poller to finish (e.g. every flow deprecated)
+                // stops the rest too, so `wait` returns.
+                if live.fetch_sub(1, Ordering::SeqCst) == 1 {
+                    stop_all.cancel();
+                }
             });
             services.spawn(maintenance::heartbeat_loop(
                 self.pool.clone(),
@@ -262,10 +274,6 @@ impl RunningWorker {
             while let Some(done) = services.join_next().await {
                 if let Err(e) = done {
                     error!(error = %e, "worker service ended abnormally");
-                }
-                // Every poller drained (e.g. all deprecated): stop the rest.
-                if services.is_empty() {
-                    break;
                 }
             }
         };
