@@ -290,6 +290,29 @@ begin
 end;
 $$;
 
+-- source: sql/0205_payload_too_large.sql
+-- replaceable
+-- pgflow._payload_too_large: the message to report when a run input or a task output is
+-- larger than `pgflow.max_payload_bytes` (default 16 MiB), NULL when it fits. Every stored
+-- payload is copied into step inputs, events and queue reads, so an unbounded one would
+-- hurt every worker; refusing it up front keeps the database as it was.
+create or replace function pgflow._payload_too_large(p_what text, p_value jsonb)
+returns text
+language plpgsql
+stable
+set search_path = ''
+as $$
+declare
+  v_limit bigint := coalesce(nullif(current_setting('pgflow.max_payload_bytes', true), '')::bigint, 16777216);
+  v_size bigint := pg_column_size(p_value);
+begin
+  if v_size > v_limit then
+    return format('%s is %s bytes, over the %s-byte limit (setting pgflow.max_payload_bytes)', p_what, v_size, v_limit);
+  end if;
+  return null;
+end;
+$$;
+
 -- source: sql/0210_calculate_retry_delay.sql
 -- replaceable
 -- pgflow.calculate_retry_delay: seconds to wait before the next attempt of a failed task,
@@ -1238,6 +1261,13 @@ begin
       column = 'input', table = 'runs', schema = 'pgflow';
   end if;
 
+  if pgflow._payload_too_large('run input', input) is not null then
+    raise exception using
+      message = pgflow._payload_too_large('run input', input),
+      errcode = 'program_limit_exceeded',
+      hint = 'Store large data elsewhere and pass a reference, or raise pgflow.max_payload_bytes.';
+  end if;
+
   -- Computed apart from the CASE below: the planner would fold jsonb_array_length of a
   -- non-array constant (and raise) even for flows without a root map.
   if jsonb_typeof(input) = 'array' then
@@ -1450,6 +1480,14 @@ begin
 
   if v_task.status <> 'started' then
     return next v_task;
+    return;
+  end if;
+
+  -- An oversized output is a failed attempt, not an error: the worker's report is accepted
+  -- and the task retries (or fails) by the usual rules.
+  if pgflow._payload_too_large('task output', output) is not null then
+    return query select * from pgflow.fail_task(complete_task.run_id, complete_task.step_slug,
+      complete_task.task_index, pgflow._payload_too_large('task output', output));
     return;
   end if;
 

@@ -38,6 +38,13 @@ begin
       column = 'input', table = 'runs', schema = 'pgflow';
   end if;
 
+  if pgflow._payload_too_large('run input', input) is not null then
+    raise exception using
+      message = pgflow._payload_too_large('run input', input),
+      errcode = 'program_limit_exceeded',
+      hint = 'Store large data elsewhere and pass a reference, or raise pgflow.max_payload_bytes.';
+  end if;
+
   -- Computed apart from the CASE below: the planner would fold jsonb_array_length of a
   -- non-array constant (and raise) even for flows without a root map.
   if jsonb_typeof(input) = 'array' then

@@ -57,6 +57,14 @@ begin
     return;
   end if;
 
+  -- An oversized output is a failed attempt, not an error: the worker's report is accepted
+  -- and the task retries (or fails) by the usual rules.
+  if pgflow._payload_too_large('task output', output) is not null then
+    return query select * from pgflow.fail_task(complete_task.run_id, complete_task.step_slug,
+      complete_task.task_index, pgflow._payload_too_large('task output', output));
+    return;
+  end if;
+
   select * into v_step from pgflow.steps s
    where s.flow_slug = v_run.flow_slug and s.step_slug = complete_task.step_slug;
 
