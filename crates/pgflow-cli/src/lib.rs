@@ -3,18 +3,32 @@
 //! `main.rs` only calls [`main`]; argument parsing is [`Cli`], and each
 //! subcommand is a module under [`commands`] with an `Args` struct and an async
 //! `run`. To add a subcommand: add a module there and a variant to [`Command`].
+//!
+//! Output conventions: results go to stdout (human tables by default, JSON
+//! with `--json`), logs and errors to stderr. Colours only when stdout is a
+//! terminal and `NO_COLOR` is unset.
 
 pub mod commands;
+pub mod context;
+pub mod duration;
+pub mod flowfile;
+pub mod output;
+pub mod progress;
 
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use tracing_subscriber::EnvFilter;
 
+pub use context::{Context, GlobalArgs};
+
 /// Postgres-native workflow (DAG) coordinator.
 #[derive(Debug, Parser)]
 #[command(name = "pgflow", version, about)]
 pub struct Cli {
+    /// Options every subcommand accepts.
+    #[command(flatten)]
+    pub global: GlobalArgs,
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
@@ -25,21 +39,44 @@ pub struct Cli {
 pub enum Command {
     /// Install pgmq (if missing) and the pgflow schema, or upgrade it.
     Install(commands::install::Args),
+    /// Register, list, show and delete flow definitions.
+    Flow(commands::flow::Args),
+    /// Start, list, show, watch, cancel and retry runs.
+    Run(commands::run::Args),
+    /// List workers: alive, stale (no recent heartbeat) or stopped.
+    Workers(commands::workers::Args),
+    /// Queue depth per flow: visible and total messages, oldest message age.
+    Queues(commands::queues::Args),
+    /// Delete finished runs, stale workers and archived messages older than a duration.
+    Prune(commands::prune::Args),
+    /// Run an example flow end to end with in-process workers (starts a
+    /// throwaway PostgreSQL when no database is given).
+    Demo(commands::demo::Args),
 }
 
-/// Runs a parsed command line; output goes to stdout, logs to stderr.
-pub async fn run(cli: Cli) -> anyhow::Result<()> {
+/// Runs a parsed command line; output goes to stdout, logs to stderr. The
+/// exit code is the command's verdict (e.g. `run watch` on a failed run).
+pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    let ctx = Context::new(cli.global);
     match cli.command {
-        Command::Install(args) => commands::install::run(args).await,
+        Command::Install(args) => commands::install::run(&ctx, args).await,
+        Command::Flow(args) => commands::flow::run(&ctx, args).await,
+        Command::Run(args) => commands::run::run(&ctx, args).await,
+        Command::Workers(args) => commands::workers::run(&ctx, args).await,
+        Command::Queues(args) => commands::queues::run(&ctx, args).await,
+        Command::Prune(args) => commands::prune::run(&ctx, args).await,
+        Command::Demo(args) => commands::demo::run(&ctx, args).await,
     }
 }
 
 /// Entry point of the binary: sets up logging (`RUST_LOG`, default `warn`),
 /// parses arguments, runs, and turns an error into a message and exit code 1.
+/// sqlx is held to `error` by default: its warnings are server notices such
+/// as "terminating connection" during a clean shutdown, noise on a terminal.
 pub fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
-            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("warn")),
+            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("warn,sqlx=error")),
         )
         .with_writer(std::io::stderr)
         .init();
@@ -52,8 +89,11 @@ pub fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(run(cli)) {
-        Ok(()) => ExitCode::SUCCESS,
+    let result = runtime.block_on(run(cli));
+    // Do not wait for lingering blocking tasks (e.g. a stdin reader).
+    runtime.shutdown_timeout(std::time::Duration::from_secs(1));
+    match result {
+        Ok(code) => code,
         Err(err) => {
             eprintln!("error: {err:#}");
             ExitCode::FAILURE

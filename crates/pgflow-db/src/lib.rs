@@ -5,9 +5,11 @@
 //! - [`migrations`]: the refinery migrations embedded from `migrations/`.
 //! - [`api`]: one typed Rust function per SQL function of the `pgflow` schema;
 //!   the only place the runtime sends SQL from.
+//! - [`inspect`]: read queries and maintenance calls for operators (the CLI).
 
 pub mod api;
 pub mod error;
+pub mod inspect;
 pub mod install;
 pub mod migrations;
 

@@ -1,24 +1,21 @@
 //! `pgflow install`: install pgmq (when missing) and apply pgflow migrations.
 
-use super::DatabaseArgs;
+use std::process::ExitCode;
 
-/// Arguments of `pgflow install`.
+use crate::output::print_json;
+use crate::Context;
+
+/// Arguments of `pgflow install` (only the global options).
 #[derive(Debug, clap::Args)]
-pub struct Args {
-    #[command(flatten)]
-    db: DatabaseArgs,
-    /// Print the report as JSON instead of text.
-    #[arg(long)]
-    json: bool,
-}
+pub struct Args {}
 
 /// Installs or upgrades, then prints what was done.
-pub async fn run(args: Args) -> anyhow::Result<()> {
-    let report = pgflow_db::install::install(args.db.url()?).await?;
-    if args.json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
+pub async fn run(ctx: &Context, _args: Args) -> anyhow::Result<ExitCode> {
+    let report = pgflow_db::install::install(ctx.url()?).await?;
+    if ctx.json {
+        print_json(&report)?;
     } else {
         println!("{report}");
     }
-    Ok(())
+    Ok(ExitCode::SUCCESS)
 }

@@ -1,0 +1,129 @@
+//! Flow definition files in JSON, TOML or YAML (chosen by extension).
+//!
+//! Two layouts are accepted, both deserialized by `pgflow-core`:
+//! - the definition layout ([`pgflow_core::FlowDef`]): `slug`, flow options
+//!   (`maxAttempts`, `baseDelay`, `timeout`) and `steps` with `slug`, `type`,
+//!   `dependsOn`, step options, `if`/`ifNot`, `whenUnmet`, `whenExhausted`;
+//! - the shape layout of SPEC §6.1 plus a top-level `slug`: `options` and
+//!   `steps` with `stepType`, `dependencies`, `{defined, value}` patterns and
+//!   per-step `options` (what `pgflow flow show --json` prints as `shape`).
+//!
+//! ```toml
+//! slug = "etl"
+//! maxAttempts = 2
+//!
+//! [[steps]]
+//! slug = "extract"
+//!
+//! [[steps]]
+//! slug = "load"
+//! dependsOn = ["extract"]
+//! timeout = 30
+//! ```
+
+use std::path::Path;
+
+use anyhow::{bail, Context as _};
+use pgflow_core::{Flow, FlowDef, FlowShape};
+use serde_json::Value;
+
+/// Reads, parses and validates a flow file.
+pub fn load(path: &Path) -> anyhow::Result<Flow> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read flow file {}", path.display()))?;
+    let ext = path
+        .extension()
+        .and_then(|e| e.to_str())
+        .map(str::to_ascii_lowercase)
+        .unwrap_or_default();
+    let value = parse(&text, &ext).with_context(|| format!("cannot parse {}", path.display()))?;
+    from_value(value).with_context(|| format!("invalid flow definition in {}", path.display()))
+}
+
+/// Parses file text by extension (`json`, `toml`, `yaml`/`yml`) into JSON.
+pub fn parse(text: &str, ext: &str) -> anyhow::Result<Value> {
+    Ok(match ext {
+        "json" => serde_json::from_str(text)?,
+        "toml" => toml::from_str(text)?,
+        "yaml" | "yml" => serde_norway::from_str(text)?,
+        other => bail!("unknown flow file extension {other:?}: use .json, .toml, .yaml or .yml"),
+    })
+}
+
+/// Builds and validates a flow from a parsed file (either layout).
+pub fn from_value(value: Value) -> anyhow::Result<Flow> {
+    let Some(object) = value.as_object() else {
+        bail!("expected an object with `slug` and `steps`");
+    };
+    // The shape layout names parents `dependencies` and types `stepType`;
+    // read as a definition they would be silently ignored, so detect them.
+    let is_shape = object
+        .get("steps")
+        .and_then(Value::as_array)
+        .is_some_and(|steps| {
+            steps
+                .iter()
+                .any(|s| s.get("dependencies").is_some() || s.get("stepType").is_some())
+        });
+    let def = if is_shape {
+        let slug = object
+            .get("slug")
+            .and_then(Value::as_str)
+            .context("a shape file needs a top-level `slug`")?
+            .to_string();
+        let mut rest = object.clone();
+        rest.remove("slug");
+        let shape: FlowShape = serde_json::from_value(Value::Object(rest))?;
+        shape.into_def(slug)
+    } else {
+        serde_json::from_value::<FlowDef>(value)?
+    };
+    Ok(def.validate()?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn definition_layout_in_all_formats_agrees() {
+        let json = r#"{"slug":"etl","maxAttempts":2,"steps":[{"slug":"a"},{"slug":"b","type":"map","dependsOn":["a"],"timeout":30}]}"#;
+        let toml = "slug = \"etl\"\nmaxAttempts = 2\n[[steps]]\nslug = \"a\"\n[[steps]]\nslug = \"b\"\ntype = \"map\"\ndependsOn = [\"a\"]\ntimeout = 30\n";
+        let yaml = "slug: etl\nmaxAttempts: 2\nsteps:\n  - slug: a\n  - slug: b\n    type: map\n    dependsOn: [a]\n    timeout: 30\n";
+        let flows: Vec<Flow> = [(json, "json"), (toml, "toml"), (yaml, "yaml")]
+            .into_iter()
+            .map(|(text, ext)| from_value(parse(text, ext).unwrap()).unwrap())
+            .collect();
+        assert_eq!(flows[0], flows[1]);
+        assert_eq!(flows[0], flows[2]);
+        assert_eq!(flows[0].step("b").unwrap().options.timeout, Some(30));
+    }
+
+    #[test]
+    fn shape_layout_is_recognised() {
+        let flow = from_value(json!({
+            "slug": "s",
+            "options": {"maxAttempts": 4},
+            "steps": [
+                {"slug": "a", "stepType": "single", "dependencies": [], "whenUnmet": "skip",
+                 "whenExhausted": "fail", "requiredInputPattern": {"defined": false},
+                 "forbiddenInputPattern": {"defined": false}},
+                {"slug": "b", "stepType": "map", "dependencies": ["a"], "whenUnmet": "skip",
+                 "whenExhausted": "fail", "requiredInputPattern": {"defined": false},
+                 "forbiddenInputPattern": {"defined": false}, "options": {"timeout": 9}}
+            ]
+        }))
+        .unwrap();
+        assert_eq!(flow.options().max_attempts, Some(4));
+        assert_eq!(flow.step("b").unwrap().depends_on, vec!["a".to_string()]);
+    }
+
+    #[test]
+    fn invalid_definitions_are_refused() {
+        let err = from_value(json!({"slug": "x", "steps": [{"slug": "b", "dependsOn": ["a"]}]}))
+            .unwrap_err();
+        assert!(err.to_string().contains('a'), "{err}");
+        assert!(parse("{}", "ini").is_err());
+    }
+}

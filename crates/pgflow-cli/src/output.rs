@@ -1,0 +1,212 @@
+//! Text output helpers: colours, aligned tables, durations, JSON.
+
+use serde::Serialize;
+
+/// ANSI colours, or plain text when `color` is false.
+#[derive(Debug, Clone, Copy)]
+pub struct Style {
+    /// Whether to emit escape codes.
+    pub color: bool,
+}
+
+impl Style {
+    fn paint(&self, code: &str, text: &str) -> String {
+        if self.color {
+            format!("\x1b[{code}m{text}\x1b[0m")
+        } else {
+            text.to_string()
+        }
+    }
+
+    /// Bold text.
+    pub fn bold(&self, text: &str) -> String {
+        self.paint("1", text)
+    }
+
+    /// Dimmed text.
+    pub fn dim(&self, text: &str) -> String {
+        self.paint("2", text)
+    }
+
+    /// Green text.
+    pub fn green(&self, text: &str) -> String {
+        self.paint("32", text)
+    }
+
+    /// Red text.
+    pub fn red(&self, text: &str) -> String {
+        self.paint("31", text)
+    }
+
+    /// Yellow text.
+    pub fn yellow(&self, text: &str) -> String {
+        self.paint("33", text)
+    }
+
+    /// Cyan text.
+    pub fn cyan(&self, text: &str) -> String {
+        self.paint("36", text)
+    }
+
+    /// A run, step, task or worker status, coloured by what it means.
+    pub fn status(&self, status: &str) -> String {
+        match status {
+            "completed" | "alive" => self.green(status),
+            "failed" | "stale" => self.red(status),
+            "started" => self.cyan(status),
+            "cancelled" | "skipped" | "deprecated" => self.yellow(status),
+            _ => self.dim(status),
+        }
+    }
+}
+
+/// Visible width of `text`, ignoring ANSI escape sequences.
+pub fn visible_width(text: &str) -> usize {
+    let mut width = 0;
+    let mut in_escape = false;
+    for c in text.chars() {
+        if in_escape {
+            in_escape = c != 'm';
+        } else if c == '\x1b' {
+            in_escape = true;
+        } else {
+            width += 1;
+        }
+    }
+    width
+}
+
+/// A table printed with left-aligned columns separated by two spaces.
+#[derive(Debug, Default)]
+pub struct Table {
+    headers: Vec<String>,
+    rows: Vec<Vec<String>>,
+}
+
+impl Table {
+    /// A table with these column headers.
+    pub fn new<I: IntoIterator<Item = S>, S: Into<String>>(headers: I) -> Self {
+        Table {
+            headers: headers.into_iter().map(Into::into).collect(),
+            rows: Vec::new(),
+        }
+    }
+
+    /// Appends a row (cells may contain colour codes).
+    pub fn row(&mut self, cells: Vec<String>) {
+        self.rows.push(cells);
+    }
+
+    /// True when no row was added.
+    pub fn is_empty(&self) -> bool {
+        self.rows.is_empty()
+    }
+
+    /// The table as lines; the header is bold when `style` has colours.
+    pub fn render(&self, style: Style) -> Vec<String> {
+        let cols = self.headers.len();
+        let mut widths: Vec<usize> = self.headers.iter().map(|h| visible_width(h)).collect();
+        for row in &self.rows {
+            for (i, cell) in row.iter().enumerate().take(cols) {
+                widths[i] = widths[i].max(visible_width(cell));
+            }
+        }
+        let line = |cells: &[String]| {
+            let mut out = String::new();
+            for (i, cell) in cells.iter().enumerate().take(cols) {
+                out.push_str(cell);
+                // No trailing spaces after the last column.
+                if i + 1 < cells.len().min(cols) {
+                    out.push_str(&" ".repeat(widths[i] - visible_width(cell) + 2));
+                }
+            }
+            out
+        };
+        let mut lines = vec![style.bold(&line(&self.headers))];
+        lines.extend(self.rows.iter().map(|r| line(r)));
+        lines
+    }
+
+    /// Prints the table to stdout.
+    pub fn print(&self, style: Style) {
+        for line in self.render(style) {
+            println!("{line}");
+        }
+    }
+}
+
+/// A short human duration: `850ms`, `12.3s`, `4m05s`, `2h03m`, `3d04h`.
+pub fn duration(secs: f64) -> String {
+    let secs = secs.max(0.0);
+    if secs < 1.0 {
+        format!("{}ms", (secs * 1000.0).round() as u64)
+    } else if secs < 60.0 {
+        format!("{secs:.1}s")
+    } else {
+        let s = secs.round() as u64;
+        if s < 3600 {
+            format!("{}m{:02}s", s / 60, s % 60)
+        } else if s < 86_400 {
+            format!("{}h{:02}m", s / 3600, (s % 3600) / 60)
+        } else {
+            format!("{}d{:02}h", s / 86_400, (s % 86_400) / 3600)
+        }
+    }
+}
+
+/// Local-time-free timestamp for tables: `2024-05-01 12:34:56Z`.
+pub fn timestamp(at: &chrono::DateTime<chrono::Utc>) -> String {
+    at.format("%Y-%m-%d %H:%M:%SZ").to_string()
+}
+
+/// Prints `value` as pretty JSON on stdout.
+pub fn print_json<T: Serialize + ?Sized>(value: &T) -> anyhow::Result<()> {
+    println!("{}", serde_json::to_string_pretty(value)?);
+    Ok(())
+}
+
+/// `text` cut to `max` characters with an ellipsis, on one line.
+pub fn truncate(text: &str, max: usize) -> String {
+    let one_line: String = text
+        .chars()
+        .map(|c| if c == '\n' { ' ' } else { c })
+        .collect();
+    if one_line.chars().count() <= max {
+        one_line
+    } else {
+        let cut: String = one_line.chars().take(max.saturating_sub(3)).collect();
+        format!("{cut}...")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_read_naturally() {
+        assert_eq!(duration(0.25), "250ms");
+        assert_eq!(duration(12.34), "12.3s");
+        assert_eq!(duration(245.0), "4m05s");
+        assert_eq!(duration(7380.0), "2h03m");
+        assert_eq!(duration(273_600.0), "3d04h");
+    }
+
+    #[test]
+    fn table_aligns_columns_ignoring_colours() {
+        let style = Style { color: true };
+        let mut t = Table::new(["A", "B"]);
+        t.row(vec![style.green("xx"), "1".into()]);
+        t.row(vec!["yyyy".into(), "2".into()]);
+        let lines = Table::render(&t, Style { color: false });
+        assert_eq!(lines[0], "A     B");
+        assert_eq!(visible_width(&lines[1]), "xx    1".len());
+        assert_eq!(lines[2], "yyyy  2");
+    }
+
+    #[test]
+    fn truncate_keeps_one_line() {
+        assert_eq!(truncate("a\nb", 10), "a b");
+        assert_eq!(truncate("abcdefghij", 6), "abc...");
+    }
+}
