@@ -6,8 +6,10 @@ use std::time::Duration;
 
 use pgflow_db::api::ApiError;
 use pgflow_db::error::redact_url;
-use sqlx::postgres::PgPoolOptions;
-use sqlx::PgPool;
+use std::str::FromStr;
+
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::{Connection, PgConnection, PgPool};
 
 use crate::output::Style;
 
@@ -66,28 +68,41 @@ impl Context {
 /// Opens a pool of at most `max_connections` to `url`, failing fast (5 s)
 /// with an actionable message.
 pub async fn connect(url: &str, max_connections: u32) -> anyhow::Result<PgPool> {
+    let fail = |err: &dyn std::fmt::Display| {
+        anyhow::anyhow!(
+            "cannot connect to {}: {err}\n\
+             hint: check that PostgreSQL is running there and the URL is right; \
+             pass --database-url URL or set DATABASE_URL",
+            redact_url(url)
+        )
+    };
+    let options = PgConnectOptions::from_str(url).map_err(|e| fail(&e))?;
+    // One direct attempt first: a pool retries until its timeout and then
+    // reports only "pool timed out", hiding e.g. "connection refused".
+    let probe = tokio::time::timeout(Duration::from_secs(5), PgConnection::connect_with(&options))
+        .await
+        .map_err(|_| fail(&"no answer within 5 s"))?
+        .map_err(|e| fail(&e))?;
+    let _ = probe.close().await;
     PgPoolOptions::new()
         .max_connections(max_connections)
         .acquire_timeout(Duration::from_secs(5))
-        .connect(url)
+        .connect_with(options)
         .await
-        .map_err(|err| {
-            anyhow::anyhow!(
-                "cannot connect to {}: {err}\n\
-                 hint: check that PostgreSQL is running there, or pass --database-url URL / set DATABASE_URL",
-                redact_url(url)
-            )
-        })
+        .map_err(|e| fail(&e))
 }
 
 /// Turns a database error into advice when the cause is a missing or
 /// outdated pgflow schema, which is the usual mistake on a fresh database.
 pub fn db_error(err: ApiError) -> anyhow::Error {
-    match err.sqlstate().as_deref() {
+    match (err.sqlstate().as_deref(), err.db_message()) {
         // invalid_schema_name, undefined_table, undefined_function
-        Some("3F000" | "42P01" | "42883") => anyhow::Error::new(err).context(
-            "the pgflow schema is missing or outdated in this database; run `pgflow install` first",
+        (Some("3F000" | "42P01" | "42883"), Some(msg)) => anyhow::anyhow!(
+            "the pgflow schema is missing or outdated in this database ({msg}); \
+             run `pgflow install` first"
         ),
-        _ => anyhow::Error::new(err),
+        // ApiError's text already includes its source; converting it with
+        // `From` would print the driver error twice in `{:#}`.
+        _ => anyhow::anyhow!("{err}"),
     }
 }

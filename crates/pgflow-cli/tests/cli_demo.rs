@@ -1,0 +1,93 @@
+//! `pgflow demo` end to end, with and without a database given.
+
+mod common;
+
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use common::*;
+use pgflow_tests::TestDb;
+
+const LIMIT: Duration = Duration::from_secs(90);
+
+#[test]
+fn demo_starts_and_removes_its_own_cluster_without_a_database_url() {
+    let started = Instant::now();
+    let child = cmd(&["demo", "--workers", "2"], None)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let out = wait_with_limit(child, LIMIT);
+    let text = ok(out);
+    assert!(
+        text.contains("starting a throwaway PostgreSQL cluster"),
+        "{text}"
+    );
+    assert!(text.contains("started 2 workers"), "{text}");
+    assert!(text.contains("count_words  completed  11/11"), "{text}");
+    assert!(
+        text.contains("\"report\": \"\\\"On workflows\\\": 87 words"),
+        "{text}"
+    );
+    assert!(
+        text.contains("psql 'postgres://postgres@127.0.0.1:"),
+        "{text}"
+    );
+    assert!(
+        text.contains("throwaway cluster stopped and removed"),
+        "{text}"
+    );
+    assert!(started.elapsed() < LIMIT);
+
+    // The cluster is gone: its port no longer answers.
+    let url_line = text
+        .lines()
+        .find(|l| l.contains("PostgreSQL is up at"))
+        .unwrap();
+    let port: u16 = url_line
+        .rsplit(':')
+        .next()
+        .unwrap()
+        .split('/')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(std::net::TcpStream::connect(("127.0.0.1", port)).is_err());
+}
+
+#[tokio::test]
+async fn demo_uses_the_given_database_and_prints_json() {
+    let db = TestDb::empty().await;
+    let child = cmd(&["--json", "demo"], Some(db.url()))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let out = wait_with_limit(child, LIMIT);
+    let text = ok(out);
+    let result: serde_json::Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(result["run"]["run"]["status"], "completed");
+    let report = result["run"]["run"]["output"]["report"].as_str().unwrap();
+    assert!(report.contains("87 words"), "{report}");
+    let steps = result["run"]["steps"].as_array().unwrap();
+    assert_eq!(steps.len(), 5);
+    assert!(steps.iter().all(|s| s["status"] == "completed"));
+
+    // What it left behind is inspectable with the other subcommands.
+    let flows = json(&["flow", "list"], db.url());
+    assert_eq!(flows[0]["flow_slug"], "demo_pipeline");
+    assert_eq!(flows[0]["runs_completed"], 1);
+    let workers = json(&["workers"], db.url());
+    assert_eq!(workers.as_array().unwrap().len(), 3);
+    assert!(workers
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|w| w["state"] == "stopped"));
+
+    // A second demo on the same database reuses the flow.
+    let again = ok(pgflow(&["demo", "--workers", "1"], Some(db.url())));
+    assert!(again.contains("demo run completed"), "{again}");
+}

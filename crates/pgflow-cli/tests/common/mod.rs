@@ -1,0 +1,156 @@
+//! Helpers for running the real `pgflow` binary in tests.
+#![allow(dead_code)] // each test file uses a different subset
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use pgflow_db::api;
+use serde_json::Value;
+use sqlx::PgPool;
+use uuid::Uuid;
+
+/// A `pgflow` command with `DATABASE_URL` cleared (set it with `db`).
+pub fn cmd(args: &[&str], database_url: Option<&str>) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_pgflow"));
+    cmd.args(args)
+        .env_remove("DATABASE_URL")
+        .env_remove("RUST_LOG")
+        .stdin(Stdio::null());
+    if let Some(url) = database_url {
+        cmd.env("DATABASE_URL", url);
+    }
+    cmd
+}
+
+/// Runs `pgflow args...` against `url` to the end.
+pub fn pgflow(args: &[&str], url: Option<&str>) -> Output {
+    cmd(args, url).output().expect("run pgflow")
+}
+
+/// Stdout as text.
+pub fn stdout(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Stderr as text.
+pub fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// Asserts success and returns stdout.
+pub fn ok(out: Output) -> String {
+    assert!(
+        out.status.success(),
+        "pgflow failed ({:?})\nstdout:\n{}\nstderr:\n{}",
+        out.status,
+        stdout(&out),
+        stderr(&out)
+    );
+    stdout(&out)
+}
+
+/// Asserts failure and returns stderr.
+pub fn fails(out: Output) -> String {
+    assert!(
+        !out.status.success(),
+        "pgflow unexpectedly succeeded\nstdout:\n{}",
+        stdout(&out)
+    );
+    stderr(&out)
+}
+
+/// Runs with `--json` and parses stdout.
+pub fn json(args: &[&str], url: &str) -> Value {
+    let mut all = vec!["--json"];
+    all.extend_from_slice(args);
+    let text = ok(pgflow(&all, Some(url)));
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"))
+}
+
+/// Writes `content` to `dir/name` and returns the path.
+pub fn write(dir: &Path, name: &str, content: &str) -> PathBuf {
+    let path = dir.join(name);
+    std::fs::write(&path, content).unwrap();
+    path
+}
+
+/// Registers a flow from a JSON definition through `pgflow flow add`.
+pub fn add_flow(url: &str, def: &Value) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write(dir.path(), "flow.json", &def.to_string());
+    ok(pgflow(&["flow", "add", path.to_str().unwrap()], Some(url)));
+    dir
+}
+
+/// Waits for `child` up to `limit`, killing it when it takes longer.
+pub fn wait_with_limit(mut child: Child, limit: Duration) -> Output {
+    let deadline = Instant::now() + limit;
+    loop {
+        if child.try_wait().unwrap().is_some() {
+            return child.wait_with_output().unwrap();
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let out = child.wait_with_output().unwrap();
+            panic!(
+                "pgflow did not finish within {limit:?}\nstdout:\n{}\nstderr:\n{}",
+                stdout(&out),
+                stderr(&out)
+            );
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Acts as a worker from the test: registers a worker row (needed before
+/// `start_tasks`), reads one visible message of `flow` and claims its task.
+pub struct FakeWorker {
+    pub id: Uuid,
+    flow: String,
+}
+
+impl FakeWorker {
+    pub async fn register(pool: &PgPool, flow: &str) -> Self {
+        let id = Uuid::new_v4();
+        api::register_worker(pool, flow, id, "cli-test")
+            .await
+            .unwrap();
+        FakeWorker {
+            id,
+            flow: flow.to_string(),
+        }
+    }
+
+    /// Reads and starts the next task, waiting up to 2 s for it.
+    pub async fn next(&self, pool: &PgPool) -> api::StepTaskRecord {
+        let msgs = api::read_with_poll(pool, &self.flow, 30, 1, 2, 50)
+            .await
+            .unwrap();
+        let ids: Vec<i64> = msgs.iter().map(|m| m.msg_id).collect();
+        assert_eq!(ids.len(), 1, "expected one message on {}", self.flow);
+        let mut tasks = api::start_tasks(pool, &self.flow, &ids, self.id)
+            .await
+            .unwrap();
+        assert_eq!(tasks.len(), 1);
+        tasks.remove(0)
+    }
+
+    /// Runs the next task and completes it with `output`.
+    pub async fn complete_next(&self, pool: &PgPool, output: Value) -> String {
+        let task = self.next(pool).await;
+        api::complete_task(pool, task.run_id, &task.step_slug, task.task_index, &output)
+            .await
+            .unwrap();
+        task.step_slug
+    }
+
+    /// Runs the next task and fails it with `error`.
+    pub async fn fail_next(&self, pool: &PgPool, error: &str) -> String {
+        let task = self.next(pool).await;
+        api::fail_task(pool, task.run_id, &task.step_slug, task.task_index, error)
+            .await
+            .unwrap();
+        task.step_slug
+    }
+}
