@@ -91,3 +91,44 @@ async fn demo_uses_the_given_database_and_prints_json() {
     let again = ok(pgflow(&["demo", "--workers", "1"], Some(db.url())));
     assert!(again.contains("demo run completed"), "{again}");
 }
+
+#[tokio::test]
+async fn demo_serve_runs_workers_until_sigterm() {
+    let db = TestDb::new().await;
+    let child = cmd(&["demo", "--serve", "--workers", "2"], Some(db.url()))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+
+    // Wait for both workers to register (they compile the flow first).
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let workers = json(&["workers", "--active"], db.url());
+        if workers.as_array().unwrap().len() == 2 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "workers did not register");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    let input = r#"{"title": "t", "text": "one two three four five", "chunk_words": 2}"#;
+    let out = pgflow(
+        &["run", "start", "demo_pipeline", "--watch", "--input", input],
+        Some(db.url()),
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(stdout(&out).contains("5 words"), "{}", stdout(&out));
+
+    let killed = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let out = wait_with_limit(child, Duration::from_secs(30));
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(
+        json(&["workers", "--active"], db.url()),
+        serde_json::json!([])
+    );
+}

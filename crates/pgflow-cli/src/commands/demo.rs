@@ -40,6 +40,10 @@ pub struct Args {
     /// How many in-process workers to run.
     #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u16).range(1..=16))]
     workers: u16,
+    /// Only serve `demo_pipeline` with the workers until SIGINT/SIGTERM,
+    /// starting no run (needs a database; used by docker/compose.yaml).
+    #[arg(long, conflicts_with = "keep")]
+    serve: bool,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -194,6 +198,9 @@ async fn interrupted(flag: &mut watch::Receiver<bool>) {
 /// Runs the demo.
 pub async fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
     let mut flag = interrupt_flag()?;
+    if args.serve {
+        return serve(ctx, &args, &mut flag).await;
+    }
     let say = |text: String| {
         // Narration goes to stderr in --json mode so stdout stays parseable.
         if ctx.json {
@@ -285,6 +292,51 @@ fn cluster_runs_as_service_account() -> bool {
     nix::unistd::Uid::effective().is_root()
 }
 
+/// Runs the demo workers until a signal: a stand-in for a real worker
+/// deployment, so `docker compose up --scale worker=N` has something to run.
+async fn serve(
+    ctx: &Context,
+    args: &Args,
+    flag: &mut watch::Receiver<bool>,
+) -> anyhow::Result<ExitCode> {
+    let url = ctx.url()?;
+    let pool = connect(url, 2 + 4 * u32::from(args.workers)).await?;
+    let mut workers = Vec::new();
+    for _ in 0..args.workers {
+        workers.push(
+            Worker::new(pool.clone(), worker_config())
+                .flow(pipeline()?)
+                .start()
+                .await?,
+        );
+    }
+    eprintln!(
+        "serving {FLOW_SLUG} with {} workers at {}; start runs with `pgflow run start {FLOW_SLUG} --input '{{\"title\": \"t\", \"text\": \"some words\", \"chunk_words\": 2}}'`; stop with Ctrl-C",
+        workers.len(),
+        redact_url(url)
+    );
+    interrupted(flag).await;
+    eprintln!("stopping workers...");
+    for worker in workers {
+        worker.shutdown().await?;
+    }
+    pool.close().await;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn worker_config() -> WorkerConfig {
+    WorkerConfig {
+        // The demo owns its flow: recompiling a changed definition is fine.
+        compile_mode: CompileMode::Development,
+        function_name: "pgflow-demo".into(),
+        max_concurrent: 3,
+        // Short polls and grace make the shutdown at the end quick.
+        max_poll_seconds: 1,
+        shutdown_grace: Duration::from_secs(5),
+        ..Default::default()
+    }
+}
+
 async fn tour(
     ctx: &Context,
     url: &str,
@@ -302,20 +354,10 @@ async fn tour(
     say(format!("installed: {report}"));
 
     let pool = connect(url, 4 + 4 * u32::from(args.workers)).await?;
-    let config = WorkerConfig {
-        // The demo owns its flow: recompiling a changed definition is fine.
-        compile_mode: CompileMode::Development,
-        function_name: "pgflow-demo".into(),
-        max_concurrent: 3,
-        // Short polls and grace make the shutdown at the end quick.
-        max_poll_seconds: 1,
-        shutdown_grace: Duration::from_secs(5),
-        ..Default::default()
-    };
     let mut workers = Vec::new();
     for _ in 0..args.workers {
         workers.push(
-            Worker::new(pool.clone(), config.clone())
+            Worker::new(pool.clone(), worker_config())
                 .flow(pipeline()?)
                 .start()
                 .await?,
