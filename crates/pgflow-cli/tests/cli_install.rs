@@ -70,3 +70,35 @@ fn unreachable_database_fails_without_leaking_the_password() {
     );
     assert!(!err.contains("sekret"), "{err}");
 }
+
+#[tokio::test]
+async fn install_can_create_the_worker_and_reader_roles() {
+    let db = TestDb::empty().await;
+    let out = pgflow(
+        &[
+            "install",
+            "--create-roles",
+            "--json",
+            "--database-url",
+            db.url(),
+        ],
+        None,
+    );
+    assert!(out.status.success(), "{out:?}");
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(json["roles"]["worker"], "pgflow_worker");
+    let roles: i64 = sqlx::query_scalar(
+        "select count(*) from pg_roles where rolname in ('pgflow_worker', 'pgflow_reader')",
+    )
+    .fetch_one(db.pool())
+    .await
+    .unwrap();
+    assert_eq!(roles, 2);
+    let can_start: bool = sqlx::query_scalar(
+        "select has_function_privilege('pgflow_worker', 'pgflow.start_tasks(text, bigint[], uuid)', 'execute')",
+    )
+    .fetch_one(db.pool())
+    .await
+    .unwrap();
+    assert!(can_start);
+}

@@ -154,6 +154,22 @@ pub struct StepTaskRecord {
     pub flow_input: Option<Value>,
 }
 
+impl StepTaskRecord {
+    fn from_row(row: &sqlx::postgres::PgRow) -> Result<Self, sqlx::Error> {
+        Ok(StepTaskRecord {
+            flow_slug: row.try_get("flow_slug")?,
+            run_id: row.try_get("run_id")?,
+            step_slug: row.try_get("step_slug")?,
+            input: row
+                .try_get::<Option<Value>, _>("input")?
+                .unwrap_or(Value::Null),
+            msg_id: row.try_get("msg_id")?,
+            task_index: row.try_get("task_index")?,
+            flow_input: row.try_get("flow_input")?,
+        })
+    }
+}
+
 /// The task row `complete_task`/`fail_task` return (the columns the worker
 /// looks at).
 #[derive(Debug, Clone, PartialEq)]
@@ -319,19 +335,69 @@ pub async fn start_tasks<'e>(
         .await
         .map_err(db(F))?;
     rows.iter()
-        .map(|row| {
-            Ok(StepTaskRecord {
-                flow_slug: row.try_get("flow_slug")?,
-                run_id: row.try_get("run_id")?,
-                step_slug: row.try_get("step_slug")?,
-                input: row
-                    .try_get::<Option<Value>, _>("input")?
-                    .unwrap_or(Value::Null),
-                msg_id: row.try_get("msg_id")?,
-                task_index: row.try_get("task_index")?,
-                flow_input: row.try_get("flow_input")?,
-            })
-        })
+        .map(StepTaskRecord::from_row)
+        .collect::<Result<_, sqlx::Error>>()
+        .map_err(db(F))
+}
+
+/// One element of a [`complete_tasks`] batch.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
+pub struct Completion<'a> {
+    /// The run.
+    pub run_id: Uuid,
+    /// The step.
+    pub step_slug: &'a str,
+    /// Position within the step.
+    pub task_index: i32,
+    /// The handler output.
+    pub output: &'a Value,
+}
+
+/// `pgflow.complete_tasks` (pgflow-rs extension): [`complete_task`] for a
+/// whole batch in one round-trip and one transaction, in a lock order that
+/// cannot deadlock against other batches. All or nothing: when one element
+/// raises (e.g. an output over `pgflow.max_payload_bytes`), nothing is
+/// recorded and the caller can fall back to one [`complete_task`] per
+/// element. Idempotent like `complete_task`. Returns the known task rows.
+pub async fn complete_tasks<'e>(
+    ex: impl PgExecutor<'e>,
+    completions: &[Completion<'_>],
+) -> Result<Vec<TaskRow>, ApiError> {
+    const F: &str = "pgflow.complete_tasks";
+    let rows = sqlx::query(include_str!("../queries/complete_tasks.sql"))
+        .bind(sqlx::types::Json(completions))
+        .fetch_all(ex)
+        .await
+        .map_err(db(F))?;
+    rows.iter()
+        .map(TaskRow::from_row)
+        .collect::<Result<_, sqlx::Error>>()
+        .map_err(db(F))
+}
+
+/// `pgmq.read` + `pgflow.start_tasks` in one statement: reads up to `qty`
+/// visible messages of the flow's queue without waiting (hiding them for
+/// `vt` seconds) and claims their tasks for `worker_id`. One round-trip and
+/// one commit per batch; an empty result means nothing claimable was
+/// visible. The worker row must exist (see [`register_worker`]).
+pub async fn read_and_start_tasks<'e>(
+    ex: impl PgExecutor<'e>,
+    flow_slug: &str,
+    vt: i32,
+    qty: i32,
+    worker_id: Uuid,
+) -> Result<Vec<StepTaskRecord>, ApiError> {
+    const F: &str = "pgflow.start_tasks";
+    let rows = sqlx::query(include_str!("../queries/read_and_start_tasks.sql"))
+        .bind(flow_slug)
+        .bind(vt)
+        .bind(qty)
+        .bind(worker_id)
+        .fetch_all(ex)
+        .await
+        .map_err(db(F))?;
+    rows.iter()
+        .map(StepTaskRecord::from_row)
         .collect::<Result<_, sqlx::Error>>()
         .map_err(db(F))
 }
@@ -591,6 +657,27 @@ pub async fn read_with_poll<'e>(
         })
         .collect::<Result<_, sqlx::Error>>()
         .map_err(db(F))
+}
+
+/// `pgflow.setup_roles`: creates (when missing) a NOLOGIN role for workers, allowed only to
+/// claim and report tasks, and a read-only role for inspection, and grants them what they
+/// need. Idempotent; needs CREATEROLE. Grant the roles to login roles afterwards:
+///
+/// ```sql
+/// CREATE ROLE worker_app LOGIN PASSWORD '...' IN ROLE pgflow_worker;
+/// ```
+pub async fn setup_roles<'e>(
+    ex: impl PgExecutor<'e>,
+    worker_role: &str,
+    reader_role: &str,
+) -> Result<(), ApiError> {
+    sqlx::query(include_str!("../queries/setup_roles.sql"))
+        .bind(worker_role)
+        .bind(reader_role)
+        .execute(ex)
+        .await
+        .map_err(db("pgflow.setup_roles"))?;
+    Ok(())
 }
 
 #[cfg(test)]
