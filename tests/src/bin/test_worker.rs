@@ -10,6 +10,11 @@
 //! - `failing`: four root steps (max 2 attempts, skip when exhausted) that
 //!   return an error, panic, overrun their 3 s timeout, or return a value
 //!   that is not JSON.
+//! - `chain`: first(n)=n+1 → flaky=first*10, failing its first attempt
+//!   (max 10 attempts, 1 s base delay) → last=flaky+1.
+//!
+//! Connections carry `application_name = pgflow-test-worker`, so tests can
+//! find (and terminate) them in `pg_stat_activity`.
 
 use std::collections::HashMap;
 use std::io::Write;
@@ -19,14 +24,14 @@ use std::time::Duration;
 use clap::Parser;
 use pgflow::{CompileMode, StepDef, WhenMode, Worker, WorkerConfig, WorkerFlow};
 use serde::Deserialize;
-use sqlx::postgres::PgPoolOptions;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 
 #[derive(Parser, Debug)]
 struct Args {
     /// Database URL.
     #[arg(long)]
     url: String,
-    /// Flows to serve (diamond, bigmap, failing).
+    /// Flows to serve (diamond, bigmap, failing, chain).
     #[arg(long = "flow", required = true)]
     flows: Vec<String>,
     #[arg(long, default_value_t = 10)]
@@ -58,6 +63,14 @@ struct FromA {
 struct FromBC {
     b: i64,
     c: i64,
+}
+#[derive(Deserialize)]
+struct FromFirst {
+    first: i64,
+}
+#[derive(Deserialize)]
+struct FromFlaky {
+    flaky: i64,
 }
 #[derive(Deserialize)]
 struct Doubles {
@@ -137,6 +150,43 @@ fn failing() -> WorkerFlow {
         .expect("valid flow")
 }
 
+fn chain() -> WorkerFlow {
+    WorkerFlow::builder("chain")
+        .timeout(3)
+        .max_attempts(10)
+        .base_delay(1)
+        .step(StepDef::single("first"), |i: DiamondInput, _| async move {
+            R::Ok(i.n + 1)
+        })
+        .step(
+            StepDef::single("flaky").depends_on(["first"]),
+            |i: FromFirst, ctx| async move {
+                // attempts_count counts starts, so this fails exactly once
+                // per task unless a crash already cost it an attempt.
+                let attempts: i32 = sqlx::query_scalar(
+                    "select attempts_count from pgflow.step_tasks \
+                     where run_id = $1 and step_slug = $2 and task_index = $3",
+                )
+                .bind(ctx.run_id())
+                .bind(ctx.step_slug())
+                .bind(ctx.task_index())
+                .fetch_one(ctx.pool())
+                .await
+                .map_err(|e| e.to_string())?;
+                if attempts <= 1 {
+                    return Err("flaky: fails on its first attempt".to_string());
+                }
+                R::Ok(i.first * 10)
+            },
+        )
+        .step(
+            StepDef::single("last").depends_on(["flaky"]),
+            |i: FromFlaky, _| async move { R::Ok(i.flaky + 1) },
+        )
+        .build()
+        .expect("valid flow")
+}
+
 #[tokio::main]
 async fn main() -> ExitCode {
     let args = Args::parse();
@@ -148,11 +198,20 @@ async fn main() -> ExitCode {
                 .unwrap_or_else(|_| "info,sqlx=warn".into()),
         )
         .init();
+    let options = match args.url.parse::<PgConnectOptions>() {
+        Ok(o) => o.application_name("pgflow-test-worker"),
+        Err(e) => {
+            eprintln!("bad --url: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
     let pool = match PgPoolOptions::new()
-        .max_connections(args.concurrency as u32 + 4)
+        // One long poll plus `concurrency` reports per flow, and room for
+        // heartbeats and the sweeper.
+        .max_connections((args.concurrency * args.flows.len()) as u32 + 4)
         // Short, so pollers notice an outage fast and back off / retry.
         .acquire_timeout(Duration::from_secs(2))
-        .connect(&args.url)
+        .connect_with(options)
         .await
     {
         Ok(p) => p,
@@ -179,6 +238,7 @@ async fn main() -> ExitCode {
             "diamond" => diamond(),
             "bigmap" => bigmap(args.task_ms),
             "failing" => failing(),
+            "chain" => chain(),
             other => {
                 eprintln!("unknown flow {other}");
                 return ExitCode::FAILURE;
