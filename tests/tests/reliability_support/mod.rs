@@ -329,7 +329,8 @@ pub async fn assert_still_idle_in_transaction(pool: &PgPool) {
     let n = count(
         pool,
         "select count(*) from pg_stat_activity
-          where application_name = 'pgflow-test-idle' and state = 'idle in transaction'",
+          where datname = current_database() and application_name = 'pgflow-test-idle'
+            and state = 'idle in transaction'",
     )
     .await;
     assert_eq!(n, 1, "the idle transaction is gone");

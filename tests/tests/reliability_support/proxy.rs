@@ -10,6 +10,7 @@
 //!   until the `ReadyForQuery` that follows (sent after the implicit
 //!   transaction committed), then cuts the connection without forwarding any
 //!   of it. The client sees a dropped connection for a call that did commit.
+//!   The same can be done to `start_tasks` calls (claims).
 //!
 //! It follows the wire protocol only as far as needed: message framing in
 //! both directions, `Parse`/`Bind`/`Query` from the client, `ReadyForQuery`
@@ -36,6 +37,9 @@ pub struct FaultPlan {
     pub random_cut_bytes: (u64, u64),
     /// Chance that a `complete_task` call's reply is lost after its commit.
     pub targeted_cut_chance: f64,
+    /// Chance that a `start_tasks` call's (the claim's) reply is lost after
+    /// its commit.
+    pub claim_cut_chance: f64,
 }
 
 /// Counters, for the test's report and assertions.
@@ -44,10 +48,12 @@ pub struct ProxyStats {
     pub connections: AtomicU64,
     pub random_cuts: AtomicU64,
     pub targeted_cuts: AtomicU64,
+    pub claim_cuts: AtomicU64,
     pub complete_task_calls: AtomicU64,
 }
 
-/// A running proxy; stops accepting when dropped (open connections end
+/// A running proxy (faults off until [`FaultProxy::set_faults`]); stops
+/// accepting when dropped (open connections end
 /// when their peers close them).
 pub struct FaultProxy {
     pub addr: SocketAddr,
@@ -62,7 +68,7 @@ impl FaultProxy {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind proxy");
         let addr = listener.local_addr().unwrap();
         let stats = Arc::new(ProxyStats::default());
-        let faults_on = Arc::new(AtomicBool::new(true));
+        let faults_on = Arc::new(AtomicBool::new(false));
         let (s, f) = (stats.clone(), faults_on.clone());
         let accept = tokio::spawn(async move {
             while let Ok((client, _)) = listener.accept().await {
@@ -81,9 +87,10 @@ impl FaultProxy {
         }
     }
 
-    /// Stops injecting faults (connections keep being proxied).
-    pub fn stop_faults(&self) {
-        self.faults_on.store(false, Ordering::SeqCst);
+    /// Starts or stops injecting faults (connections are always proxied;
+    /// faults start off, so workers can start cleanly).
+    pub fn set_faults(&self, on: bool) {
+        self.faults_on.store(on, Ordering::SeqCst);
     }
 
     /// `url` (a postgres URL) pointed at the proxy, without TLS.
@@ -102,6 +109,10 @@ impl FaultProxy {
     pub fn targeted_cuts(&self) -> u64 {
         self.stats.targeted_cuts.load(Ordering::Relaxed)
     }
+
+    pub fn claim_cuts(&self) -> u64 {
+        self.stats.claim_cuts.load(Ordering::Relaxed)
+    }
 }
 
 impl Drop for FaultProxy {
@@ -114,8 +125,12 @@ impl Drop for FaultProxy {
 struct Conn {
     /// Prepared statement names whose SQL mentions complete_task.
     complete_stmts: Mutex<HashSet<String>>,
+    /// Prepared statement names whose SQL mentions start_tasks.
+    claim_stmts: Mutex<HashSet<String>>,
     /// Set when the reply to the statement just bound must be lost.
     lose_next_reply: AtomicBool,
+    /// Whether that statement is a claim (else a completion).
+    lost_is_claim: AtomicBool,
     /// Set when either direction has cut the connection.
     cut: AtomicBool,
 }
@@ -131,7 +146,9 @@ async fn serve(
     let _ = server.set_nodelay(true);
     let conn = Arc::new(Conn {
         complete_stmts: Mutex::new(HashSet::new()),
+        claim_stmts: Mutex::new(HashSet::new()),
         lose_next_reply: AtomicBool::new(false),
+        lost_is_claim: AtomicBool::new(false),
         cut: AtomicBool::new(false),
     });
     let budget = {
@@ -203,28 +220,52 @@ async fn client_to_server(
     let mut typed = false;
     while let Some((tag, body)) = read_message(&mut r, typed).await {
         if typed {
-            let targets_complete = match tag {
+            // (is a completion, is a claim) for the statement being run.
+            let target = match tag {
                 b'P' => {
                     let parts = cstrings(&body, 2);
-                    if parts.len() == 2 && parts[1].contains("complete_task") {
+                    if parts.len() == 2 && parts[1].contains("pgflow.complete_task") {
                         conn.complete_stmts.lock().unwrap().insert(parts[0].clone());
                     }
-                    false
+                    if parts.len() == 2 && parts[1].contains("pgflow.start_tasks(") {
+                        conn.claim_stmts.lock().unwrap().insert(parts[0].clone());
+                    }
+                    (false, false)
                 }
                 b'B' => {
                     let parts = cstrings(&body, 2);
-                    parts.len() == 2 && conn.complete_stmts.lock().unwrap().contains(&parts[1])
+                    if parts.len() == 2 {
+                        (
+                            conn.complete_stmts.lock().unwrap().contains(&parts[1]),
+                            conn.claim_stmts.lock().unwrap().contains(&parts[1]),
+                        )
+                    } else {
+                        (false, false)
+                    }
                 }
-                b'Q' => String::from_utf8_lossy(&body).contains("complete_task"),
-                _ => false,
+                b'Q' => {
+                    let sql = String::from_utf8_lossy(&body);
+                    (
+                        sql.contains("pgflow.complete_task"),
+                        sql.contains("pgflow.start_tasks("),
+                    )
+                }
+                _ => (false, false),
             };
-            if targets_complete {
-                stats.complete_task_calls.fetch_add(1, Ordering::Relaxed);
-                if faults_on.load(Ordering::SeqCst)
-                    && rand::thread_rng().gen_bool(plan.targeted_cut_chance)
-                {
-                    conn.lose_next_reply.store(true, Ordering::SeqCst);
+            let chance = match target {
+                (true, _) => {
+                    stats.complete_task_calls.fetch_add(1, Ordering::Relaxed);
+                    plan.targeted_cut_chance
                 }
+                (false, true) => plan.claim_cut_chance,
+                _ => 0.0,
+            };
+            if chance > 0.0
+                && faults_on.load(Ordering::SeqCst)
+                && rand::thread_rng().gen_bool(chance)
+            {
+                conn.lost_is_claim.store(!target.0, Ordering::SeqCst);
+                conn.lose_next_reply.store(true, Ordering::SeqCst);
             }
         }
         if conn.cut.load(Ordering::SeqCst) || w.write_all(&frame(tag, &body, typed)).await.is_err()
@@ -248,7 +289,11 @@ async fn server_to_client(
             // Withhold the whole reply; the ReadyForQuery at its end means
             // the statement's implicit transaction has committed.
             if tag == b'Z' {
-                stats.targeted_cuts.fetch_add(1, Ordering::Relaxed);
+                if conn.lost_is_claim.load(Ordering::SeqCst) {
+                    stats.claim_cuts.fetch_add(1, Ordering::Relaxed);
+                } else {
+                    stats.targeted_cuts.fetch_add(1, Ordering::Relaxed);
+                }
                 conn.cut.store(true, Ordering::SeqCst);
                 return;
             }
