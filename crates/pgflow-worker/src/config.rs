@@ -33,11 +33,27 @@ pub struct WorkerConfig {
     /// Visibility timeout set by the read, in seconds; `start_tasks` then
     /// extends it to the step timeout + 2. Default 5.
     pub visibility_timeout: i32,
-    /// How long one `read_with_poll` waits for messages. Default 5 s: idle
-    /// workers cost one cheap polling query per flow.
+    /// Wake up on `pg_notify('pgflow_tasks', <flow slug>)` (sent whenever
+    /// tasks are queued) instead of long-polling. Default `true`. Costs one
+    /// extra connection per worker process (not taken from the pool). With
+    /// `false` the worker long-polls with `pgmq.read_with_poll`.
+    pub listen: bool,
+    /// With `listen`: how often an idle worker reads its queue anyway, to
+    /// pick up what no notification announces (a message whose visibility
+    /// timeout ran out, a retry or start delay scheduled by another worker).
+    /// Without `listen`: how long one `read_with_poll` waits for messages.
+    /// Default 5 s.
     pub max_poll_seconds: i32,
-    /// Poll interval inside `read_with_poll`. Default 100 ms.
+    /// Poll interval inside `read_with_poll` (only used without `listen`).
+    /// Default 100 ms.
     pub poll_interval_ms: i32,
+    /// Most successful results reported in one `pgflow.complete_tasks` call.
+    /// Results are buffered per flow and flushed as soon as the previous
+    /// flush returns (no waiting timer), so an idle worker reports a lone
+    /// task at once and a busy one pays one round-trip and one commit per
+    /// batch. `1` reports every task with its own `complete_task`.
+    /// Default 50.
+    pub completion_batch_size: usize,
     /// Heartbeat period. Default 5 s.
     pub heartbeat_interval: Duration,
     /// Stalled-task sweep period (one worker fleet-wide runs each sweep);
@@ -58,8 +74,10 @@ impl Default for WorkerConfig {
             batch_size: 10,
             max_concurrent: 10,
             visibility_timeout: 5,
+            listen: true,
             max_poll_seconds: 5,
             poll_interval_ms: 100,
+            completion_batch_size: 50,
             heartbeat_interval: Duration::from_secs(5),
             sweep_interval: Some(Duration::from_secs(5)),
             shutdown_grace: Duration::from_secs(30),

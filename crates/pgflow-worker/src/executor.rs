@@ -1,5 +1,13 @@
 //! Runs one claimed task: handler with timeout and panic capture, then a
 //! report (`complete_task` / `fail_task`) retried through database outages.
+//!
+//! Successful results go through a per-flow buffer when batching is on:
+//! [`Executor::report_loop`] takes whatever has accumulated (up to the batch
+//! size) and reports it with one `pgflow.complete_tasks` call, then takes the
+//! next batch as soon as that call returns. There is no linger timer: a lone
+//! result is reported at once, and under load the batches fill while the
+//! previous call is in flight. When a batch is refused for a reason other
+//! than a transient error, its results are reported one by one instead.
 
 use std::any::Any;
 use std::panic::AssertUnwindSafe;
@@ -10,13 +18,32 @@ use futures::FutureExt;
 use pgflow_db::api::{self, StepTaskRecord};
 use serde_json::Value;
 use sqlx::PgPool;
+use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
-use tracing::{debug, error, info_span, warn, Instrument};
+use tracing::{debug, error, info_span, warn, Instrument, Span};
 use uuid::Uuid;
 
 use crate::config::Backoff;
 use crate::flow::WorkerFlow;
 use crate::handler::{RunInputCache, TaskContext};
+use crate::poller::WAKE_MARGIN;
+use crate::wakeup::Wakeup;
+
+/// A successful result waiting in the flow's result buffer.
+pub(crate) struct Completed {
+    task: StepTaskRecord,
+    output: Value,
+    span: Span,
+}
+
+/// The receiving end of a flow's result buffer (see [`Executor::report_loop`]).
+pub(crate) type CompletionReceiver = mpsc::Receiver<Completed>;
+
+/// A result buffer for a flow: the sender goes into the [`Executor`], the
+/// receiver to the poll loop, which runs [`Executor::report_loop`].
+pub(crate) fn completion_buffer(capacity: usize) -> (mpsc::Sender<Completed>, CompletionReceiver) {
+    mpsc::channel(capacity.max(1))
+}
 
 /// Everything a task execution needs, shared by all tasks of one flow.
 pub(crate) struct Executor {
@@ -28,6 +55,11 @@ pub(crate) struct Executor {
     /// give up then (the sweeper requeues whatever was not reported).
     pub(crate) hard_stop: CancellationToken,
     pub(crate) max_backoff: Duration,
+    /// The flow's result buffer; `None` reports every result directly.
+    pub(crate) completions: Option<mpsc::Sender<Completed>>,
+    /// The flow's poller wake-ups (with `listen`): a retry scheduled by
+    /// `fail_task` sets a timer for when its message becomes visible.
+    pub(crate) wakeup: Option<Arc<Wakeup>>,
 }
 
 fn panic_message(payload: &(dyn Any + Send)) -> String {
@@ -54,10 +86,108 @@ impl Executor {
         );
         async move {
             let outcome = self.execute(&task).await;
-            self.report(&task, outcome).await;
+            match (outcome, &self.completions) {
+                (Ok(output), Some(buffer)) => {
+                    let done = Completed {
+                        task,
+                        output,
+                        span: Span::current(),
+                    };
+                    // Waits while the buffer is full (back-pressure on the
+                    // poller); the buffer only closes once every task is done.
+                    if let Err(mpsc::error::SendError(done)) = buffer.send(done).await {
+                        self.report(&done.task, Ok(done.output)).await;
+                    }
+                }
+                (outcome, _) => self.report(&task, outcome).await,
+            }
         }
         .instrument(span)
         .await
+    }
+
+    /// Reports buffered results in batches until `tasks_done` fires and the
+    /// buffer is empty. See the module docs.
+    pub(crate) async fn report_loop(
+        self: Arc<Self>,
+        mut rx: CompletionReceiver,
+        max_batch: usize,
+        tasks_done: CancellationToken,
+    ) {
+        let mut batch = Vec::with_capacity(max_batch);
+        loop {
+            let first = tokio::select! {
+                biased;
+                next = rx.recv() => next,
+                // Every task has finished: what is left is all there will be.
+                _ = tasks_done.cancelled() => rx.try_recv().ok(),
+            };
+            let Some(first) = first else { return };
+            batch.push(first);
+            while batch.len() < max_batch {
+                match rx.try_recv() {
+                    Ok(next) => batch.push(next),
+                    Err(_) => break,
+                }
+            }
+            self.report_batch(&mut batch).await;
+            batch.clear();
+        }
+    }
+
+    /// Reports a batch of results with `complete_tasks` (one by one for a
+    /// single result or when the batch is refused).
+    async fn report_batch(&self, batch: &mut [Completed]) {
+        if let [one] = batch {
+            let output = std::mem::take(&mut one.output);
+            return self
+                .report(&one.task, Ok(output))
+                .instrument(one.span.clone())
+                .await;
+        }
+        let items: Vec<api::Completion<'_>> = batch
+            .iter()
+            .map(|c| api::Completion {
+                run_id: c.task.run_id,
+                step_slug: &c.task.step_slug,
+                task_index: c.task.task_index,
+                output: &c.output,
+            })
+            .collect();
+        let mut backoff = Backoff::new(self.max_backoff);
+        loop {
+            match api::complete_tasks(&self.pool, &items).await {
+                Ok(_) => {
+                    debug!(flow = %self.flow.flow.slug(), tasks = items.len(), "tasks completed");
+                    return;
+                }
+                Err(e) if e.is_transient() => {
+                    warn!(error = %e, tasks = items.len(), "reporting a batch of results failed; retrying");
+                    tokio::select! {
+                        _ = self.hard_stop.cancelled() => {
+                            error!(error = %e, tasks = items.len(), "shutdown grace expired before the results could be reported; \
+                                   the stalled-task sweeper will requeue the tasks");
+                            return;
+                        }
+                        _ = tokio::time::sleep(backoff.next_delay()) => {}
+                    }
+                }
+                Err(e) => {
+                    // One element was refused (e.g. an output the database
+                    // rejects): the batch rolled back; report one by one so
+                    // only that task fails.
+                    warn!(error = %e, tasks = items.len(), "complete_tasks refused the batch; reporting its results one by one");
+                    break;
+                }
+            }
+        }
+        drop(items);
+        for one in batch.iter_mut() {
+            let output = std::mem::take(&mut one.output);
+            self.report(&one.task, Ok(output))
+                .instrument(one.span.clone())
+                .await;
+        }
     }
 
     async fn execute(&self, task: &StepTaskRecord) -> Result<Value, String> {
@@ -130,11 +260,14 @@ impl Executor {
                 Ok(row) => {
                     match &outcome {
                         Ok(_) => debug!("task completed"),
-                        Err(message) => warn!(
-                            error = %message,
-                            status = row.as_ref().map(|r| r.status.as_str()).unwrap_or("unknown"),
-                            "task attempt failed"
-                        ),
+                        Err(message) => {
+                            warn!(
+                                error = %message,
+                                status = row.as_ref().map(|r| r.status.as_str()).unwrap_or("unknown"),
+                                "task attempt failed"
+                            );
+                            self.wake_for_retry(row.as_ref());
+                        }
                     }
                     return;
                 }
@@ -162,6 +295,20 @@ impl Executor {
                     return;
                 }
             }
+        }
+    }
+}
+
+impl Executor {
+    /// A retried task's message becomes visible after the backoff without
+    /// any notification: have the poller look again then.
+    fn wake_for_retry(&self, row: Option<&api::TaskRow>) {
+        let (Some(row), Some(wakeup)) = (row, &self.wakeup) else {
+            return;
+        };
+        if row.status == "queued" {
+            let delay = self.flow.retry_delay(&row.step_slug, row.attempts_count);
+            wakeup.wake_at(tokio::time::Instant::now() + delay + WAKE_MARGIN);
         }
     }
 }

@@ -50,6 +50,40 @@ impl WorkerFlow {
         &self.flow
     }
 
+    /// The distinct step start delays of this flow (SPEC §3.5), for waking
+    /// up when a delayed step's first messages become visible.
+    pub(crate) fn start_delays(&self) -> Vec<std::time::Duration> {
+        let mut secs: Vec<u64> = self
+            .flow
+            .steps()
+            .iter()
+            .filter_map(|s| s.options.start_delay)
+            .filter(|d| *d > 0)
+            .map(|d| d as u64)
+            .collect();
+        secs.sort_unstable();
+        secs.dedup();
+        secs.into_iter()
+            .map(std::time::Duration::from_secs)
+            .collect()
+    }
+
+    /// The retry delay `fail_task` schedules after `attempts` attempts of a
+    /// step's task (`calculate_retry_delay`: base delay × 2^attempts), from
+    /// this definition. The database may differ (options can be changed
+    /// live); this is only used to wake up at about the right time.
+    pub(crate) fn retry_delay(&self, step_slug: &str, attempts: i32) -> std::time::Duration {
+        let base = self
+            .flow
+            .step(step_slug)
+            .and_then(|s| s.options.base_delay)
+            .or(self.flow.options().base_delay)
+            .unwrap_or(5)
+            .max(0) as u64;
+        let secs = base.saturating_mul(1u64 << attempts.clamp(0, 20));
+        std::time::Duration::from_secs(secs.min(24 * 3600))
+    }
+
     /// True when the step's handler takes the run input (a root single step);
     /// otherwise it takes `start_tasks`' `input` (deps object or map element).
     pub(crate) fn takes_flow_input(&self, step_slug: &str) -> bool {

@@ -2,9 +2,10 @@
 //!
 //! At start the worker compiles each flow's definition
 //! (`ensure_flow_compiled`, per [`CompileMode`]), registers one row in
-//! `pgflow.workers` per flow (with a fresh worker id), then per flow polls
-//! the queue, claims tasks with `start_tasks`, runs handlers with bounded
-//! concurrency and reports with `complete_task` / `fail_task`. Heartbeats and
+//! `pgflow.workers` per flow (with a fresh worker id), then per flow reads
+//! the queue and claims tasks with `start_tasks` (woken by `LISTEN
+//! pgflow_tasks`, with a fallback poll), runs handlers with bounded
+//! concurrency and reports with `complete_tasks` (batched) / `fail_task`. Heartbeats and
 //! the fleet-wide stalled-task sweeper run on their own timers. Database
 //! errors are logged and retried with capped exponential backoff.
 //!
@@ -29,7 +30,9 @@ mod flow;
 mod handler;
 mod maintenance;
 mod poller;
+mod wakeup;
 
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -47,8 +50,9 @@ pub use handler::{BoxFuture, HandlerFailure, TaskContext};
 pub use maintenance::SWEEP_LOCK_KEY;
 pub use pgflow_core::{Flow, FlowError, StepDef, StepType, WhenMode};
 
-use executor::Executor;
+use executor::{completion_buffer, Executor};
 use handler::RunInputCache;
+use wakeup::Wakeup;
 
 /// Why a worker could not start or stop cleanly.
 #[derive(Debug, thiserror::Error)]
@@ -80,11 +84,13 @@ pub struct Worker {
 }
 
 impl Worker {
-    /// A worker using `pool`. Size the pool for one long-poll connection per
-    /// flow plus room for reports (e.g. `max_concurrent` + 2). Give the pool
-    /// a short `acquire_timeout` (a few seconds) so outages surface quickly
-    /// and the worker's backoff takes over. Idle long polls last up to
-    /// `max_poll_seconds`; raise sqlx's slow-statement threshold
+    /// A worker using `pool`. Size the pool for one reading connection per
+    /// flow plus room for reports (e.g. `max_concurrent` + 2); with
+    /// [`WorkerConfig::listen`] (the default) the worker opens one more
+    /// connection of its own for `LISTEN`. Give the pool a short
+    /// `acquire_timeout` (a few seconds) so outages surface quickly and the
+    /// worker's backoff takes over. Without `listen`, idle long polls last up
+    /// to `max_poll_seconds`; raise sqlx's slow-statement threshold
     /// (`PgConnectOptions::log_slow_statements`) to keep them out of the logs.
     pub fn new(pool: PgPool, config: WorkerConfig) -> Self {
         Worker {
@@ -115,6 +121,22 @@ impl Worker {
         let mut services = JoinSet::new();
         let mut worker_ids = Vec::new();
         let live_pollers = Arc::new(AtomicUsize::new(self.flows.len()));
+        let wakeups: Option<wakeup::Wakeups> = self.config.listen.then(|| {
+            Arc::new(
+                self.flows
+                    .iter()
+                    .map(|f| (f.flow.slug().to_string(), Arc::new(Wakeup::default())))
+                    .collect::<HashMap<_, _>>(),
+            )
+        });
+        if let Some(wakeups) = &wakeups {
+            services.spawn(wakeup::listen_loop(
+                self.pool.clone(),
+                wakeups.clone(),
+                self.config.max_backoff,
+                stop.clone(),
+            ));
+        }
         for flow in self.flows {
             let slug = flow.flow.slug().to_string();
             let worker_id = Uuid::new_v4();
@@ -123,6 +145,17 @@ impl Worker {
             info!(flow = %slug, %worker_id, "worker registered");
             worker_ids.push(worker_id);
 
+            let wakeup = wakeups.as_ref().and_then(|w| w.get(&slug).cloned());
+            let (completions, completions_rx) = if self.config.completion_batch_size > 1 {
+                let capacity = self
+                    .config
+                    .completion_batch_size
+                    .max(self.config.max_concurrent);
+                let (tx, rx) = completion_buffer(capacity);
+                (Some(tx), Some(rx))
+            } else {
+                (None, None)
+            };
             let exec = Arc::new(Executor {
                 flow: Arc::new(flow),
                 pool: self.pool.clone(),
@@ -130,6 +163,8 @@ impl Worker {
                 run_inputs: Arc::new(RunInputCache::default()),
                 hard_stop: hard_stop.clone(),
                 max_backoff: self.config.max_backoff,
+                completions,
+                wakeup: wakeup.clone(),
             });
             let stop_polling = stop.child_token();
             let drained = CancellationToken::new();
@@ -137,7 +172,7 @@ impl Worker {
                 (self.config.clone(), stop_polling.clone(), drained.clone());
             let (live, stop_all) = (live_pollers.clone(), stop.clone());
             services.spawn(async move {
-                poller::poll_loop(exec, cfg, poll_stop).await;
+                poller::poll_loop(exec, cfg, poll_stop, wakeup, completions_rx).await;
                 done.cancel();
                 // The last poller to finish (e.g. every flow deprecated)
                 // stops the rest too, so `wait` returns.

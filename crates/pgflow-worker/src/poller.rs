@@ -4,14 +4,15 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use pgflow_db::api;
-use tokio::sync::Semaphore;
+use pgflow_db::api::{self, ApiError, StepTaskRecord};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use tracing::{error, info, warn};
 
 use crate::config::{Backoff, WorkerConfig};
-use crate::executor::Executor;
+use crate::executor::{CompletionReceiver, Executor};
+use crate::wakeup::Wakeup;
 
 /// Sleeps for `delay` unless `stop` fires first; true when stopped.
 pub(crate) async fn sleep_or_stop(stop: &CancellationToken, delay: Duration) -> bool {
@@ -22,12 +23,34 @@ pub(crate) async fn sleep_or_stop(stop: &CancellationToken, delay: Duration) -> 
 }
 
 /// Polls one flow's queue until `stop` fires, then waits for in-flight tasks
-/// (or aborts them once `exec.hard_stop` fires).
-pub(crate) async fn poll_loop(exec: Arc<Executor>, cfg: WorkerConfig, stop: CancellationToken) {
+/// (or aborts them once `exec.hard_stop` fires) and flushes buffered results.
+///
+/// With `cfg.listen` the loop reads without waiting (`read_and_start_tasks`:
+/// one statement claims the batch) and, when nothing is claimable, sleeps
+/// until `wakeup` fires (a `pgflow_tasks` notification for this flow, a local
+/// timer) or `max_poll_seconds` pass. Without it, it long-polls with
+/// `read_with_poll` and then calls `start_tasks`.
+pub(crate) async fn poll_loop(
+    exec: Arc<Executor>,
+    cfg: WorkerConfig,
+    stop: CancellationToken,
+    wakeup: Option<Arc<Wakeup>>,
+    completions: Option<CompletionReceiver>,
+) {
     let slug = exec.flow.flow.slug().to_string();
     let sem = Arc::new(Semaphore::new(cfg.max_concurrent.max(1)));
     let mut tasks: JoinSet<()> = JoinSet::new();
     let mut backoff = Backoff::new(cfg.max_backoff);
+    let fallback = Duration::from_secs(cfg.max_poll_seconds.max(1) as u64);
+    let start_delays = exec.flow.start_delays();
+    let tasks_done = CancellationToken::new();
+    let reporter = completions.map(|rx| {
+        tokio::spawn(exec.clone().report_loop(
+            rx,
+            cfg.completion_batch_size.max(1),
+            tasks_done.clone(),
+        ))
+    });
     loop {
         while let Some(done) = tasks.try_join_next() {
             if let Err(e) = done {
@@ -48,45 +71,53 @@ pub(crate) async fn poll_loop(exec: Arc<Executor>, cfg: WorkerConfig, stop: Canc
                 Err(_) => break,
             }
         }
-        let read = tokio::select! {
-            biased;
-            // Dropping an in-flight read is safe: messages it may have read
-            // become visible again after the visibility timeout.
-            _ = stop.cancelled() => break,
-            r = api::read_with_poll(
-                &exec.pool,
-                &slug,
-                cfg.visibility_timeout,
-                permits.len() as i32,
-                cfg.max_poll_seconds,
-                cfg.poll_interval_ms,
-            ) => r,
-        };
-        let messages = match read {
-            Ok(m) => m,
-            Err(e) => {
-                drop(permits);
-                let delay = backoff.next_delay();
-                warn!(flow = %slug, error = %e, retry_in_ms = delay.as_millis() as u64, "reading the queue failed");
-                if sleep_or_stop(&stop, delay).await {
-                    break;
+        let claimed = match &wakeup {
+            Some(wakeup) => {
+                // Not raced against `stop`: once the statement commits, its
+                // tasks are ours and must run (or be recovered by the sweeper).
+                let claimed = api::read_and_start_tasks(
+                    &exec.pool,
+                    &slug,
+                    cfg.visibility_timeout,
+                    permits.len() as i32,
+                    exec.worker_id,
+                )
+                .await;
+                if matches!(&claimed, Ok(c) if c.is_empty()) {
+                    drop(permits);
+                    backoff.reset();
+                    let notified = tokio::select! {
+                        biased;
+                        _ = stop.cancelled() => break,
+                        n = wakeup.wait(fallback) => n,
+                    };
+                    if notified {
+                        // A notification may announce a step whose first
+                        // delivery is delayed: look again once it is due.
+                        let now = tokio::time::Instant::now();
+                        for d in &start_delays {
+                            wakeup.wake_at(now + *d + WAKE_MARGIN);
+                        }
+                    }
+                    continue;
                 }
-                continue;
+                claimed
             }
+            None => match read_then_start(&exec, &cfg, &slug, &permits, &stop).await {
+                ReadOutcome::Stopped => break,
+                ReadOutcome::Empty => {
+                    backoff.reset();
+                    continue;
+                }
+                ReadOutcome::Claimed(c) => c,
+            },
         };
-        if messages.is_empty() {
-            backoff.reset();
-            continue;
-        }
-        let msg_ids: Vec<i64> = messages.iter().map(|m| m.msg_id).collect();
-        // start_tasks is not raced against `stop`: once it commits, its tasks
-        // are ours and must run (or be recovered by the sweeper).
-        let claimed = match api::start_tasks(&exec.pool, &slug, &msg_ids, exec.worker_id).await {
+        let claimed = match claimed {
             Ok(c) => c,
             Err(e) => {
                 drop(permits);
                 let delay = backoff.next_delay();
-                warn!(flow = %slug, error = %e, retry_in_ms = delay.as_millis() as u64, "start_tasks failed");
+                warn!(flow = %slug, error = %e, retry_in_ms = delay.as_millis() as u64, "claiming tasks failed");
                 if sleep_or_stop(&stop, delay).await {
                     break;
                 }
@@ -105,6 +136,8 @@ pub(crate) async fn poll_loop(exec: Arc<Executor>, cfg: WorkerConfig, stop: Canc
             };
             let exec = exec.clone();
             tasks.spawn(async move {
+                // The slot frees once the outcome is reported or handed to
+                // the result buffer.
                 exec.run(task).await;
                 drop(permit);
             });
@@ -121,4 +154,53 @@ pub(crate) async fn poll_loop(exec: Arc<Executor>, cfg: WorkerConfig, stop: Canc
         tasks.abort_all();
         while tasks.join_next().await.is_some() {}
     }
+    // Every task has reported or buffered its result: flush the buffer.
+    tasks_done.cancel();
+    if let Some(reporter) = reporter {
+        if let Err(e) = reporter.await {
+            error!(error = %e, "result reporter ended abnormally");
+        }
+    }
+}
+
+/// How long after a retry or start delay is due the poller looks again.
+pub(crate) const WAKE_MARGIN: Duration = Duration::from_millis(50);
+
+enum ReadOutcome {
+    Stopped,
+    Empty,
+    Claimed(Result<Vec<StepTaskRecord>, ApiError>),
+}
+
+/// The long-polling path (`listen` off): `read_with_poll`, then `start_tasks`.
+async fn read_then_start(
+    exec: &Executor,
+    cfg: &WorkerConfig,
+    slug: &str,
+    permits: &[OwnedSemaphorePermit],
+    stop: &CancellationToken,
+) -> ReadOutcome {
+    let read = tokio::select! {
+        biased;
+        // Dropping an in-flight read is safe: messages it may have read
+        // become visible again after the visibility timeout.
+        _ = stop.cancelled() => return ReadOutcome::Stopped,
+        r = api::read_with_poll(
+            &exec.pool,
+            slug,
+            cfg.visibility_timeout,
+            permits.len() as i32,
+            cfg.max_poll_seconds,
+            cfg.poll_interval_ms,
+        ) => r,
+    };
+    let messages = match read {
+        Ok(m) if m.is_empty() => return ReadOutcome::Empty,
+        Ok(m) => m,
+        Err(e) => return ReadOutcome::Claimed(Err(e)),
+    };
+    let msg_ids: Vec<i64> = messages.iter().map(|m| m.msg_id).collect();
+    // start_tasks is not raced against `stop`: once it commits, its tasks
+    // are ours and must run (or be recovered by the sweeper).
+    ReadOutcome::Claimed(api::start_tasks(&exec.pool, slug, &msg_ids, exec.worker_id).await)
 }
