@@ -1,0 +1,218 @@
+//! Hostile input through the real `pgflow` binary: slugs with quotes,
+//! semicolons, unicode or 10,000 characters, a 50 MB run input from a file,
+//! NULL-ish and malformed inputs, negative options in flow files. Each must
+//! fail with a clear, bounded error message (no panic, no echo of the whole
+//! input) and leave the database exactly as it was.
+
+mod common;
+
+use std::process::Output;
+
+use common::*;
+use pgflow_tests::TestDb;
+use serde_json::json;
+use sqlx::PgPool;
+
+/// Everything a CLI command could have changed, as one comparable text.
+async fn snapshot(pool: &PgPool) -> String {
+    sqlx::query_scalar(
+        "select jsonb_build_object(
+           'flows', (select jsonb_agg(to_jsonb(f) order by flow_slug) from pgflow.flows f),
+           'steps', (select jsonb_agg(to_jsonb(s) order by flow_slug, step_slug) from pgflow.steps s),
+           'deps', (select count(*) from pgflow.deps),
+           'runs', (select jsonb_agg(to_jsonb(r) order by run_id) from pgflow.runs r),
+           'step_states', (select count(*) from pgflow.step_states),
+           'step_tasks', (select count(*) from pgflow.step_tasks),
+           'workers', (select count(*) from pgflow.workers),
+           'queues', (select jsonb_agg(queue_name order by queue_name) from pgmq.list_queues()),
+           'tables', (select count(*) from pg_tables where schemaname in ('pgflow', 'pgmq', 'public'))
+         )::text",
+    )
+    .fetch_one(pool)
+    .await
+    .unwrap()
+}
+
+/// Asserts a clear failure: a non-zero exit that is not a panic, a message
+/// on stderr that is not empty, not a panic and short (a hostile argument may
+/// be quoted back once, `echoed` bytes, but no more: never a whole input).
+fn assert_clear_failure(what: &str, out: &Output) -> String {
+    assert_clear_failure_quoting(what, out, 0)
+}
+
+fn assert_clear_failure_quoting(what: &str, out: &Output, echoed: usize) -> String {
+    let err = stderr(out);
+    assert!(
+        !out.status.success(),
+        "{what}: succeeded\nstdout:\n{}",
+        stdout(out)
+    );
+    assert_ne!(out.status.code(), Some(101), "{what}: panicked:\n{err}");
+    assert!(!err.contains("panicked"), "{what}: panicked:\n{err}");
+    assert!(!err.trim().is_empty(), "{what}: no error message");
+    assert!(
+        err.len() < 4_000 + echoed,
+        "{what}: error message of {} bytes",
+        err.len()
+    );
+    err
+}
+
+#[tokio::test]
+async fn hostile_cli_input_fails_clearly_and_changes_nothing() {
+    let db = TestDb::new().await;
+    let url = db.url();
+    let _good = add_flow(url, &json!({"slug": "good", "steps": [{"slug": "a"}]}));
+    let _mapped = add_flow(
+        url,
+        &json!({"slug": "mapped", "steps": [{"slug": "each", "type": "map"}]}),
+    );
+    let before = snapshot(db.pool()).await;
+    let dir = tempfile::tempdir().unwrap();
+
+    let long_slug = "a".repeat(10_000);
+    let hostile_slugs = [
+        "x'; drop table pgflow.runs; --",
+        "good;select 1",
+        "good\"",
+        "flöw_ñ",
+        "流れ",
+        "good\u{202e}",
+        "",
+        " ",
+        "NULL",
+        long_slug.as_str(),
+    ];
+    for slug in hostile_slugs {
+        let shown: String = slug.chars().take(40).collect();
+        let out = pgflow(&["run", "start", slug], Some(url));
+        assert_clear_failure_quoting(&format!("run start {shown:?}"), &out, slug.len());
+        for args in [
+            vec!["flow", "show", slug],
+            vec!["flow", "delete", slug, "--yes"],
+        ] {
+            let out = pgflow(&args, Some(url));
+            assert_clear_failure_quoting(
+                &format!("{} {} {shown:?}", args[0], args[1]),
+                &out,
+                slug.len(),
+            );
+        }
+    }
+
+    // Run ids that are not UUIDs.
+    for id in [
+        "'; delete from pgflow.runs; --",
+        "00000000-0000-0000-0000-00000000000g",
+        "",
+    ] {
+        for sub in ["show", "cancel", "retry"] {
+            let out = pgflow(&["run", sub, id], Some(url));
+            assert_clear_failure(&format!("run {sub} {id:?}"), &out);
+        }
+    }
+
+    // Inputs: malformed, NULL-ish where an array is required, NUL escapes,
+    // missing files, and 50 MB from a file.
+    let cases: Vec<(&str, String)> = vec![
+        ("good", "not json".into()),
+        ("good", "{\"a\": 1".into()),
+        ("good", "{\"a\": \"\\u0000\"}".into()),
+        ("good", "".into()),
+        ("mapped", "null".into()),
+        ("mapped", "{}".into()),
+        ("mapped", "\"[1,2]\"".into()),
+        ("good", "@/nonexistent/input.json".into()),
+        ("good", "@".into()),
+    ];
+    for (flow, input) in &cases {
+        let out = pgflow(&["run", "start", flow, "--input", input], Some(url));
+        assert_clear_failure(&format!("run start {flow} --input {input:?}"), &out);
+    }
+    let big = dir.path().join("big.json");
+    {
+        let chunk = "x".repeat(1 << 20);
+        let items: Vec<&str> = std::iter::repeat_n(chunk.as_str(), 50).collect();
+        std::fs::write(&big, serde_json::to_vec(&items).unwrap()).unwrap();
+    }
+    let at_big = format!("@{}", big.display());
+    for flow in ["good", "mapped"] {
+        let out = pgflow(&["run", "start", flow, "--input", &at_big], Some(url));
+        let err = assert_clear_failure(&format!("run start {flow} with a 50 MB input"), &out);
+        assert!(
+            err.contains("limit") || err.contains("large") || err.contains("bytes"),
+            "the 50 MB input error does not say it is too large:\n{err}"
+        );
+    }
+
+    // Flow files with hostile slugs and negative or absurd options.
+    let bad_flows = [
+        json!({"slug": "x'; drop schema pgflow cascade; --", "steps": [{"slug": "a"}]}),
+        json!({"slug": long_slug, "steps": [{"slug": "a"}]}),
+        json!({"slug": "flöw", "steps": [{"slug": "a"}]}),
+        json!({"slug": "neg_flow", "maxAttempts": -1, "steps": [{"slug": "a"}]}),
+        json!({"slug": "neg_flow", "baseDelay": -5, "steps": [{"slug": "a"}]}),
+        json!({"slug": "neg_flow", "timeout": 0, "steps": [{"slug": "a"}]}),
+        json!({"slug": "neg_flow", "timeout": -60, "steps": [{"slug": "a"}]}),
+        json!({"slug": "neg_step", "steps": [{"slug": "a", "maxAttempts": -3}]}),
+        json!({"slug": "neg_step", "steps": [{"slug": "a", "startDelay": -1}]}),
+        json!({"slug": "neg_step", "steps": [{"slug": "a", "timeout": -1}]}),
+        json!({"slug": "big_opt", "maxAttempts": 1e12, "steps": [{"slug": "a"}]}),
+        json!({"slug": "null_opt", "maxAttempts": null, "timeout": "NULL", "steps": [{"slug": "a"}]}),
+        json!({"slug": "bad_step", "steps": [{"slug": "a;b"}]}),
+        json!({"slug": "bad_step", "steps": [{"slug": "run"}]}),
+        json!({"slug": "bad_step", "steps": [{"slug": null}]}),
+        json!({"slug": "bad_dep", "steps": [{"slug": "a", "dependsOn": ["nope"]}]}),
+        json!({"slug": "cycle", "steps": [{"slug": "a", "dependsOn": ["b"]}, {"slug": "b", "dependsOn": ["a"]}]}),
+        json!({"slug": "dup", "steps": [{"slug": "a"}, {"slug": "a"}]}),
+        json!({"slug": null, "steps": []}),
+        json!([]),
+        json!("flow"),
+    ];
+    for (i, def) in bad_flows.iter().enumerate() {
+        let path = write(dir.path(), &format!("bad{i}.json"), &def.to_string());
+        let out = pgflow(&["flow", "add", path.to_str().unwrap()], Some(url));
+        let shown: String = def.to_string().chars().take(100).collect();
+        assert_clear_failure_quoting(&format!("flow add {shown}"), &out, long_slug.len());
+    }
+    // Not JSON / TOML / YAML at all, and a binary file.
+    for (name, content) in [
+        ("broken.json", "{\"slug\": \"x\", "),
+        ("broken.toml", "slug = \"x\"\n[[steps]\nslug = 1"),
+        ("broken.yaml", "slug: [x\nsteps: {"),
+        ("flow.txt", "slug: x"),
+    ] {
+        let path = write(dir.path(), name, content);
+        let out = pgflow(&["flow", "add", path.to_str().unwrap()], Some(url));
+        assert_clear_failure(&format!("flow add {name}"), &out);
+    }
+    let binary = dir.path().join("binary.json");
+    std::fs::write(&binary, [0xff, 0xfe, 0x00, 0x01, 0x80]).unwrap();
+    let out = pgflow(&["flow", "add", binary.to_str().unwrap()], Some(url));
+    assert_clear_failure("flow add of a binary file", &out);
+
+    // Negative and absurd command options.
+    for args in [
+        vec!["run", "list", "--limit", "-1"],
+        vec!["workers", "--stale-after", "-5"],
+        vec!["prune", "--older-than", "-30d"],
+        vec!["prune", "--older-than=-30d"],
+        vec!["workers", "--stale-after=-5"],
+        vec!["prune", "--older-than", "'; drop table pgflow.runs; --"],
+        vec!["run", "list", "--status", "'; --"],
+    ] {
+        let out = pgflow(&args, Some(url));
+        assert_clear_failure(&args.join(" "), &out);
+    }
+
+    // A negative limit is accepted (it lists nothing); it must not fail
+    // badly or change anything.
+    let out = pgflow(&["run", "list", "--limit=-1"], Some(url));
+    assert!(!stderr(&out).contains("panicked"));
+
+    assert_eq!(
+        snapshot(db.pool()).await,
+        before,
+        "hostile CLI input changed the database"
+    );
+}
