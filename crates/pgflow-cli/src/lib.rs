@@ -52,6 +52,9 @@ pub enum Command {
     /// Run an example flow end to end with in-process workers (starts a
     /// throwaway PostgreSQL when no database is given).
     Demo(commands::demo::Args),
+    /// Benchmark this machine: map, chain, hop latency and idle cost of real
+    /// worker processes, each against the server's own commit rate.
+    Bench(commands::bench::Args),
 }
 
 /// Runs a parsed command line; output goes to stdout, logs to stderr. The
@@ -66,6 +69,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Queues(args) => commands::queues::run(&ctx, args).await,
         Command::Prune(args) => commands::prune::run(&ctx, args).await,
         Command::Demo(args) => commands::demo::run(&ctx, args).await,
+        Command::Bench(args) => commands::bench::run(&ctx, args).await,
     }
 }
 

@@ -1,5 +1,6 @@
 //! One module per subcommand, each with `Args` (clap) and `run`.
 
+pub mod bench;
 pub mod demo;
 pub mod flow;
 pub mod install;
