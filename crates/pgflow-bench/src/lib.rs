@@ -139,6 +139,12 @@ pub struct WorkerArgs {
     /// Workers report every task with its own `complete_task`.
     #[arg(long)]
     pub no_batch: bool,
+    /// Override `WorkerConfig::batch_size` (messages read per poll).
+    #[arg(long)]
+    pub batch_size: Option<usize>,
+    /// Override `WorkerConfig::max_concurrent` (tasks in flight per flow).
+    #[arg(long)]
+    pub max_concurrent: Option<usize>,
 }
 
 /// Internal subcommands.

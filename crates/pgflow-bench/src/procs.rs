@@ -57,6 +57,12 @@ impl Workers {
             if args.no_batch {
                 c.arg("--no-batch");
             }
+            if let Some(n) = args.batch_size {
+                c.arg("--batch-size").arg(n.to_string());
+            }
+            if let Some(n) = args.max_concurrent {
+                c.arg("--max-concurrent").arg(n.to_string());
+            }
             c.env(worker::URL_ENV, url)
                 .stdin(Stdio::piped())
                 .stdout(Stdio::piped())

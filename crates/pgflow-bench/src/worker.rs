@@ -36,6 +36,8 @@ pub fn config(args: &WorkerArgs) -> WorkerConfig {
         } else {
             defaults.completion_batch_size
         },
+        batch_size: args.batch_size.unwrap_or(defaults.batch_size),
+        max_concurrent: args.max_concurrent.unwrap_or(defaults.max_concurrent),
         shutdown_grace: Duration::from_secs(10),
         ..defaults
     }

@@ -65,6 +65,22 @@ impl ApiError {
         }
     }
 
+    /// True when [`read_and_start_tasks`] lost a harmless race: a message
+    /// committed while the statement ran was read by it, and `start_tasks`
+    /// stamps `started_at` with the statement's start time, which then
+    /// precedes the task's `queued_at` (check `started_at_is_after_queued_at`).
+    /// The whole statement rolled back (nothing read, nothing claimed);
+    /// running it again succeeds.
+    pub fn is_claim_race(&self) -> bool {
+        match self {
+            ApiError::Db {
+                source: sqlx::Error::Database(e),
+                ..
+            } => e.constraint() == Some("started_at_is_after_queued_at"),
+            _ => false,
+        }
+    }
+
     /// True for failures worth retrying as-is: lost or refused connections,
     /// pool timeouts, server shutdown, serialization failures and deadlocks.
     /// False for errors the same call would hit again (bad input, a raised

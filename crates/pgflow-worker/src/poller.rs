@@ -8,7 +8,7 @@ use pgflow_db::api::{self, ApiError, StepTaskRecord};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
-use tracing::{error, info, warn};
+use tracing::{debug, error, info, warn};
 
 use crate::config::{Backoff, WorkerConfig};
 use crate::executor::{CompletionReceiver, Executor};
@@ -75,14 +75,24 @@ pub(crate) async fn poll_loop(
             Some(wakeup) => {
                 // Not raced against `stop`: once the statement commits, its
                 // tasks are ours and must run (or be recovered by the sweeper).
-                let claimed = api::read_and_start_tasks(
-                    &exec.pool,
-                    &slug,
-                    cfg.visibility_timeout,
-                    permits.len() as i32,
-                    exec.worker_id,
-                )
-                .await;
+                let mut attempt = 1;
+                let claimed = loop {
+                    let claimed = api::read_and_start_tasks(
+                        &exec.pool,
+                        &slug,
+                        cfg.visibility_timeout,
+                        permits.len() as i32,
+                        exec.worker_id,
+                    )
+                    .await;
+                    match claimed {
+                        Err(e) if e.is_claim_race() && attempt < CLAIM_RACE_ATTEMPTS => {
+                            debug!(flow = %slug, "claim raced with a new message; reading again");
+                            attempt += 1;
+                        }
+                        other => break other,
+                    }
+                };
                 if matches!(&claimed, Ok(c) if c.is_empty()) {
                     drop(permits);
                     backoff.reset();
@@ -162,6 +172,10 @@ pub(crate) async fn poll_loop(
         }
     }
 }
+
+/// How many times in a row a claim is tried when it loses the harmless race
+/// described in [`ApiError::is_claim_race`].
+const CLAIM_RACE_ATTEMPTS: usize = 3;
 
 /// How long after a retry or start delay is due the poller looks again.
 pub(crate) const WAKE_MARGIN: Duration = Duration::from_millis(50);
