@@ -100,8 +100,8 @@ async fn a_proxy_cutting_connections_and_losing_commit_replies_records_everythin
     let proxy = FaultProxy::start(
         upstream,
         FaultPlan {
-            random_cut_chance: 0.5,
-            random_cut_bytes: (500, 50_000),
+            random_cut_chance: 0.7,
+            random_cut_bytes: (300, 20_000),
             targeted_cut_chance: 0.05,
             claim_cut_chance: 0.0,
         },
@@ -121,7 +121,9 @@ async fn a_proxy_cutting_connections_and_losing_commit_replies_records_everythin
     let started = Instant::now();
     while started.elapsed() < Duration::from_secs(15)
         && unfinished_runs(&driver).await != 0
-        && (proxy.targeted_cuts() < 10 || proxy.random_cuts() < 5)
+        && (started.elapsed() < Duration::from_secs(8)
+            || proxy.targeted_cuts() < 10
+            || proxy.random_cuts() < 5)
     {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
