@@ -219,6 +219,9 @@ create table pgflow.step_tasks (
   requeued_count         int not null default 0,
   last_requeued_at       timestamptz,
   permanently_stalled_at timestamptz,
+  -- pgflow-rs: the claim (pgflow.claim_tasks) that last started this task, so a worker whose
+  -- claim reply was lost can ask for the same tasks again instead of stranding them.
+  last_claim_id          uuid,
   primary key (run_id, step_slug, task_index),
   foreign key (run_id, step_slug) references pgflow.step_states (run_id, step_slug),
   constraint valid_status check (status in ('queued', 'started', 'completed', 'failed', 'cancelled')),
@@ -240,6 +243,7 @@ create index idx_step_tasks_completed on pgflow.step_tasks (run_id, step_slug) w
 create index idx_step_tasks_failed on pgflow.step_tasks (run_id, step_slug) where status = 'failed';
 create index idx_step_tasks_last_worker on pgflow.step_tasks (last_worker_id) where status = 'started';
 create index idx_step_tasks_flow_run_step on pgflow.step_tasks (flow_slug, run_id, step_slug);
+create index idx_step_tasks_last_claim on pgflow.step_tasks (last_claim_id) where status = 'started';
 
 -- source: sql/0100_step_task_record.sql
 -- Type pgflow.step_task_record: what start_tasks hands a worker for each task it started.
@@ -1346,17 +1350,49 @@ begin
 end;
 $$;
 
--- source: sql/0600_start_tasks.sql
+-- source: sql/0597_task_records.sql
 -- replaceable
--- pgflow.start_tasks: a worker claims the tasks behind the queue messages it just read.
--- Only this flow's queued tasks of started steps in started runs move to started (attempts
--- +1, started_at, last_worker_id); other messages are ignored. Returns only the rows this
--- call's own UPDATE changed, so two racing workers never both get a task (upstream returns
--- snapshot rows). Each started message's visibility moves to the step's timeout + 2 s
--- (upstream means to but never does), so a handler running within its timeout is never
--- handed to a second worker. Inputs per SPEC §3.4: root single -> {} with flow_input = run
--- input; dependent single -> completed parents' outputs; map -> its element of the array.
-create or replace function pgflow.start_tasks(flow_slug text, msg_ids bigint[], worker_id uuid)
+-- pgflow._task_records: what a worker is handed for each started task (SPEC §3.4): root
+-- single -> input {} and flow_input = the run input; dependent single -> the completed
+-- parents' outputs by slug (skipped parents absent); root map -> its element of the run
+-- input; dependent map -> its element of the parent's output. Ordered by message id.
+create or replace function pgflow._task_records(
+  p_flow_slug text, p_run_ids uuid[], p_step_slugs text[], p_task_indexes int[], p_msg_ids bigint[]
+)
+returns setof pgflow.step_task_record
+language sql
+stable
+set search_path = ''
+as $$
+  select p_flow_slug,
+         st.run_id,
+         st.step_slug,
+         case
+           when s.step_type = 'map' and s.deps_count = 0 then r.input -> st.task_index
+           when s.step_type = 'map' then (
+             select ps.output -> st.task_index
+               from pgflow.deps d
+               join pgflow.step_states ps on ps.run_id = st.run_id and ps.step_slug = d.dep_slug
+              where d.flow_slug = p_flow_slug and d.step_slug = st.step_slug)
+           when s.deps_count = 0 then '{}'::jsonb
+           else pgflow._step_input(st.run_id, p_flow_slug, st.step_slug)
+         end,
+         st.message_id,
+         st.task_index,
+         case when s.step_type = 'single' and s.deps_count = 0 then r.input else null end
+    from unnest(p_run_ids, p_step_slugs, p_task_indexes, p_msg_ids) as st(run_id, step_slug, task_index, message_id)
+    join pgflow.runs r on r.run_id = st.run_id
+    join pgflow.steps s on s.flow_slug = p_flow_slug and s.step_slug = st.step_slug
+   order by st.message_id;
+$$;
+
+-- source: sql/0598_start_tasks_body.sql
+-- replaceable
+-- pgflow._start_tasks: the body of start_tasks, shared with claim_tasks (which also stamps
+-- its claim id on the tasks it starts). Moves this flow's queued tasks of started steps in
+-- started runs to started, returning only the rows its own UPDATE changed, and sets each
+-- started message's visibility to its step's timeout + 2 s.
+create or replace function pgflow._start_tasks(flow_slug text, msg_ids bigint[], worker_id uuid, claim_id uuid)
 returns setof pgflow.step_task_record
 language plpgsql
 set search_path = ''
@@ -1372,11 +1408,14 @@ begin
     update pgflow.step_tasks t
        set status = 'started',
            attempts_count = t.attempts_count + 1,
-           started_at = now(),
-           last_worker_id = start_tasks.worker_id
+           -- now() is this transaction's start, which may precede the commit that queued
+           -- the task (a read racing the enqueue): never stamp a start before the queueing.
+           started_at = greatest(now(), t.queued_at),
+           last_worker_id = _start_tasks.worker_id,
+           last_claim_id = _start_tasks.claim_id
       from pgflow.runs r, pgflow.step_states ss
-     where t.flow_slug = start_tasks.flow_slug
-       and t.message_id = any (start_tasks.msg_ids)
+     where t.flow_slug = _start_tasks.flow_slug
+       and t.message_id = any (_start_tasks.msg_ids)
        and t.status = 'queued'
        and r.run_id = t.run_id and r.status = 'started'
        and ss.run_id = t.run_id and ss.step_slug = t.step_slug and ss.status = 'started'
@@ -1389,37 +1428,138 @@ begin
          array_agg(coalesce(s.opt_timeout, f.opt_timeout) + 2 order by st.message_id)
     into v_run_ids, v_step_slugs, v_task_indexes, v_msg_ids, v_offsets
     from started st
-    join pgflow.steps s on s.flow_slug = start_tasks.flow_slug and s.step_slug = st.step_slug
-    join pgflow.flows f on f.flow_slug = start_tasks.flow_slug;
+    join pgflow.steps s on s.flow_slug = _start_tasks.flow_slug and s.step_slug = st.step_slug
+    join pgflow.flows f on f.flow_slug = _start_tasks.flow_slug;
 
   if v_msg_ids is null then
     return;
   end if;
 
-  perform pgflow.set_vt_batch(start_tasks.flow_slug, v_msg_ids, v_offsets);
+  perform pgflow.set_vt_batch(_start_tasks.flow_slug, v_msg_ids, v_offsets);
 
   return query
-  select start_tasks.flow_slug,
-         st.run_id,
-         st.step_slug,
-         case
-           when s.step_type = 'map' and s.deps_count = 0 then r.input -> st.task_index
+  select * from pgflow._task_records(_start_tasks.flow_slug, v_run_ids, v_step_slugs, v_task_indexes, v_msg_ids);
+end;
+$$;
+
+-- source: sql/0600_start_tasks.sql
+-- replaceable
+-- pgflow.start_tasks: a worker claims the tasks behind the queue messages it just read.
+-- Only this flow's queued tasks of started steps in started runs move to started (attempts
+-- +1, started_at, last_worker_id); other messages are ignored. Returns only the rows this
+-- call's own UPDATE changed, so two racing workers never both get a task (upstream returns
+-- snapshot rows). Each started message's visibility moves to the step's timeout + 2 s
+-- (upstream means to but never does), so a handler running within its timeout is never
+-- handed to a second worker. Inputs per SPEC §3.4: root single -> {} with flow_input = run
+-- input; dependent single -> completed parents' outputs; map -> its element of the array.
+create or replace function pgflow.start_tasks(flow_slug text, msg_ids bigint[], worker_id uuid)
+returns setof pgflow.step_task_record
+language sql
+set search_path = ''
+as $$
+  select * from pgflow._start_tasks(start_tasks.flow_slug, start_tasks.msg_ids, start_tasks.worker_id, null);
+$$;
+
+-- source: sql/0602_claim_tasks.sql
+-- replaceable
+-- pgflow.claim_tasks (pgflow-rs extension): reads up to `qty` visible messages of a flow's
+-- queue and starts their tasks for `worker_id` (as pgmq.read + start_tasks would), in one
+-- statement, stamping every started task with the caller's `claim_id`. Idempotent per
+-- claim_id: when tasks of this claim are already started by this worker, nothing new is read
+-- and those tasks are returned again. So a worker that lost the reply (connection cut after
+-- the commit) retries the same call with the same claim_id and gets exactly the tasks it
+-- claimed, instead of stranding them until the stall sweep. `vt` is the read's visibility
+-- timeout; start_tasks then moves each message to its step's timeout + 2 s.
+create or replace function pgflow.claim_tasks(flow_slug text, worker_id uuid, claim_id uuid, qty integer, vt integer default 30)
+returns setof pgflow.step_task_record
+language plpgsql
+security definer
+set search_path = ''
+as $$
+declare
+  v_replayed boolean;
+begin
+  if claim_id is null then
+    raise exception 'claim_tasks needs a claim_id (a new uuid per claim, reused only to retry it)';
+  end if;
+
+  select true into v_replayed
+    from pgflow.step_tasks t
+   where t.last_claim_id = claim_tasks.claim_id and t.status = 'started'
+     and t.last_worker_id = claim_tasks.worker_id and t.flow_slug = claim_tasks.flow_slug
+   limit 1;
+
+  if v_replayed then
+    return query
+    select r.* from (
+      select array_agg(t.run_id) as run_ids, array_agg(t.step_slug) as slugs,
+             array_agg(t.task_index) as idx, array_agg(t.message_id) as msgs
+        from pgflow.step_tasks t
+       where t.last_claim_id = claim_tasks.claim_id and t.status = 'started'
+         and t.last_worker_id = claim_tasks.worker_id and t.flow_slug = claim_tasks.flow_slug
+    ) c
+    cross join lateral pgflow._task_records(claim_tasks.flow_slug, c.run_ids, c.slugs, c.idx, c.msgs) r;
+    return;
+  end if;
+
+  return query
+  select * from pgflow._start_tasks(
+    claim_tasks.flow_slug,
+    array(select m.msg_id from pgmq.read(claim_tasks.flow_slug, claim_tasks.vt, claim_tasks.qty) m),
+    claim_tasks.worker_id,
+    claim_tasks.claim_id);
+end;
+$$;
+
+-- source: sql/0605_complete_step.sql
+-- replaceable
+-- pgflow._complete_step: finishes a started step whose last task just completed
+-- (remaining_tasks = 0): the step becomes completed with its output (the single task's output,
+-- or every task output in task_index order for a map, nulls kept), its children are released,
+-- remaining_steps drops, step:completed is emitted, and the run advances (conditions, taskless
+-- steps, ready steps, run completion). Shared by complete_task and complete_tasks so both
+-- cascade identically. Runs under the caller's run-row lock.
+create or replace function pgflow._complete_step(p_run_id uuid, p_step_slug text)
+returns void
+language plpgsql
+set search_path = ''
+as $$
+declare
+  v_state pgflow.step_states;
+begin
+  update pgflow.step_states ss
+     set status = 'completed',
+         completed_at = greatest(now(), ss.started_at),
+         output = case
            when s.step_type = 'map' then (
-             select ps.output -> st.task_index
-               from pgflow.deps d
-               join pgflow.step_states ps on ps.run_id = st.run_id and ps.step_slug = d.dep_slug
-              where d.flow_slug = start_tasks.flow_slug and d.step_slug = st.step_slug)
-           when s.deps_count = 0 then '{}'::jsonb
-           else pgflow._step_input(st.run_id, start_tasks.flow_slug, st.step_slug)
-         end,
-         st.message_id,
-         st.task_index,
-         case when s.step_type = 'single' and s.deps_count = 0 then r.input else null end
-    from unnest(v_run_ids, v_step_slugs, v_task_indexes, v_msg_ids)
-           as st(run_id, step_slug, task_index, message_id)
-    join pgflow.runs r on r.run_id = st.run_id
-    join pgflow.steps s on s.flow_slug = start_tasks.flow_slug and s.step_slug = st.step_slug
-   order by st.message_id;
+             select coalesce(jsonb_agg(t.output order by t.task_index), '[]'::jsonb)
+               from pgflow.step_tasks t
+              where t.run_id = p_run_id and t.step_slug = p_step_slug)
+           else (
+             select t.output from pgflow.step_tasks t
+              where t.run_id = p_run_id and t.step_slug = p_step_slug and t.task_index = 0)
+         end
+    from pgflow.steps s
+   where ss.run_id = p_run_id and ss.step_slug = p_step_slug
+     and s.flow_slug = ss.flow_slug and s.step_slug = ss.step_slug
+     and ss.status = 'started' and ss.remaining_tasks = 0
+  returning ss.* into v_state;
+  if v_state.run_id is null then
+    return;
+  end if;
+
+  perform pgflow._release_children(p_run_id, array[p_step_slug]);
+  update pgflow.runs r set remaining_steps = r.remaining_steps - 1 where r.run_id = p_run_id;
+
+  perform pgflow.emit_event('step:' || p_step_slug || ':completed', jsonb_build_object(
+    'event_type', 'step:completed',
+    'run_id', p_run_id,
+    'step_slug', p_step_slug,
+    'status', 'completed',
+    'output', v_state.output,
+    'completed_at', v_state.completed_at));
+
+  perform pgflow._advance_run(p_run_id);
 end;
 $$;
 
@@ -1506,14 +1646,14 @@ begin
      limit 1;
     if v_violating_child is not null then
       update pgflow.step_tasks t
-         set status = 'failed', failed_at = now(), output = complete_task.output,
+         set status = 'failed', failed_at = greatest(now(), t.started_at), output = complete_task.output,
              error_message = format('[TYPE_VIOLATION] Produced %s instead of array',
                                     coalesce(jsonb_typeof(complete_task.output), 'null'))
        where t.run_id = complete_task.run_id and t.step_slug = complete_task.step_slug
          and t.task_index = complete_task.task_index
       returning * into v_task;
       update pgflow.step_states ss
-         set status = 'failed', failed_at = now(),
+         set status = 'failed', failed_at = greatest(now(), ss.started_at),
              error_message = format('[TYPE_VIOLATION] Map step %s expects array input but dependency %s produced %s',
                                     v_violating_child, complete_task.step_slug,
                                     coalesce(jsonb_typeof(complete_task.output), 'null'))
@@ -1534,7 +1674,7 @@ begin
   end if;
 
   update pgflow.step_tasks t
-     set status = 'completed', completed_at = now(), output = complete_task.output
+     set status = 'completed', completed_at = greatest(now(), t.started_at), output = complete_task.output
    where t.run_id = complete_task.run_id and t.step_slug = complete_task.step_slug
      and t.task_index = complete_task.task_index
   returning * into v_task;
@@ -1547,30 +1687,7 @@ begin
   perform pgflow._archive_task_message(complete_task.run_id, complete_task.step_slug, complete_task.task_index);
 
   if v_state.remaining_tasks = 0 then
-    update pgflow.step_states ss
-       set status = 'completed',
-           completed_at = now(),
-           output = case
-             when v_step.step_type = 'map' then (
-               select coalesce(jsonb_agg(t.output order by t.task_index), '[]'::jsonb)
-                 from pgflow.step_tasks t
-                where t.run_id = complete_task.run_id and t.step_slug = complete_task.step_slug)
-             else complete_task.output end
-     where ss.run_id = complete_task.run_id and ss.step_slug = complete_task.step_slug
-    returning * into v_state;
-
-    perform pgflow._release_children(complete_task.run_id, array[complete_task.step_slug]);
-    update pgflow.runs r set remaining_steps = r.remaining_steps - 1 where r.run_id = complete_task.run_id;
-
-    perform pgflow.emit_event('step:' || complete_task.step_slug || ':completed', jsonb_build_object(
-      'event_type', 'step:completed',
-      'run_id', complete_task.run_id,
-      'step_slug', complete_task.step_slug,
-      'status', 'completed',
-      'output', v_state.output,
-      'completed_at', v_state.completed_at));
-
-    perform pgflow._advance_run(complete_task.run_id);
+    perform pgflow._complete_step(complete_task.run_id, complete_task.step_slug);
   end if;
 
   return next v_task;
@@ -1580,31 +1697,112 @@ $$;
 -- source: sql/0615_complete_tasks.sql
 -- replaceable
 -- pgflow.complete_tasks (pgflow-rs extension): complete_task for many tasks in one call and
--- one transaction, so a worker pays one round-trip and one commit for a whole batch of
--- results. `completions` is a JSON array of {"run_id", "step_slug", "task_index", "output"}.
--- Each element gets exactly complete_task's semantics (idempotent, first report wins).
--- Elements are processed in (run_id, step_slug, task_index) order, so two batches that
--- touch the same runs always take the run-row locks in the same order and cannot deadlock.
--- Returns the task rows, as complete_task does.
+-- one transaction, so a worker pays one round-trip and one commit for a batch of results.
+-- `completions` is a JSON array of {"run_id", "step_slug", "task_index", "output"}; each
+-- element gets complete_task's semantics (idempotent, the first report wins).
+-- Set-based where it matters: per run, under its row lock, the started tasks of started map
+-- steps are completed by one UPDATE, each step's remaining_tasks drops once, their messages
+-- are archived with one pgmq call, and only steps that reached zero cascade. Every other
+-- element (single steps, which may cascade or violate a map child's type, late, duplicate
+-- or oversized reports, runs no longer started) goes through complete_task itself.
+-- Runs are taken in run_id order and steps in step_slug order, the order complete_task
+-- uses, so concurrent batches cannot deadlock. Returns the task rows, one per distinct task.
 create or replace function pgflow.complete_tasks(completions jsonb)
 returns setof pgflow.step_tasks
 language plpgsql
 set search_path = ''
 as $$
 declare
+  v_run pgflow.runs;
+  v_run_id uuid;
+  v_done text[];
+  v_msg_ids bigint[];
+  v_finished text[];
+  v_slug text;
   v_item record;
 begin
   if jsonb_typeof(completions) is distinct from 'array' then
     raise exception 'complete_tasks expects a JSON array of {"run_id", "step_slug", "task_index", "output"}, got %',
       coalesce(jsonb_typeof(completions), 'NULL');
   end if;
-  for v_item in
-    select (c ->> 'run_id')::uuid as run_id, c ->> 'step_slug' as step_slug,
-           (c ->> 'task_index')::int as task_index, c -> 'output' as output
-      from jsonb_array_elements(completions) c
-     order by 1, 2, 3
+
+  for v_run_id in
+    select distinct (c ->> 'run_id')::uuid from jsonb_array_elements(completions) c order by 1
   loop
-    return query select * from pgflow.complete_task(v_item.run_id, v_item.step_slug, v_item.task_index, v_item.output);
+    select * into v_run from pgflow.runs r where r.run_id = v_run_id for update;
+    v_done := '{}';
+
+    if v_run.status = 'started' then
+      perform 1 from pgflow.step_states ss
+       where ss.run_id = v_run_id
+         and ss.step_slug in (select c ->> 'step_slug' from jsonb_array_elements(completions) c
+                               where (c ->> 'run_id')::uuid = v_run_id)
+       order by ss.step_slug
+         for update;
+
+      with items as (
+        select distinct on (c ->> 'step_slug', (c ->> 'task_index')::int)
+               c ->> 'step_slug' as step_slug, (c ->> 'task_index')::int as task_index, c -> 'output' as output
+          from jsonb_array_elements(completions) with ordinality as e(c, ord)
+         where (c ->> 'run_id')::uuid = v_run_id
+         order by c ->> 'step_slug', (c ->> 'task_index')::int, ord
+      ),
+      done as (
+        update pgflow.step_tasks t
+           set status = 'completed', completed_at = greatest(now(), t.started_at), output = i.output
+          from items i, pgflow.step_states ss, pgflow.steps s
+         where t.run_id = v_run_id and t.step_slug = i.step_slug and t.task_index = i.task_index
+           and t.status = 'started'
+           and ss.run_id = v_run_id and ss.step_slug = i.step_slug and ss.status = 'started'
+           and s.flow_slug = v_run.flow_slug and s.step_slug = i.step_slug and s.step_type = 'map'
+           and pgflow._payload_too_large('task output', i.output) is null
+        returning t.step_slug, t.task_index, t.message_id
+      )
+      select coalesce(array_agg(d.step_slug || '/' || d.task_index), '{}'),
+             array_agg(d.message_id) filter (where d.message_id is not null)
+        into v_done, v_msg_ids
+        from done d;
+
+      if cardinality(v_done) > 0 then
+        with per_step as (
+          select split_part(k, '/', 1) as step_slug, count(*)::int as n from unnest(v_done) k group by 1
+        )
+        update pgflow.step_states ss
+           set remaining_tasks = ss.remaining_tasks - p.n
+          from per_step p
+         where ss.run_id = v_run_id and ss.step_slug = p.step_slug;
+
+        if v_msg_ids is not null then
+          perform pgmq.archive(v_run.flow_slug, v_msg_ids);
+        end if;
+
+        select array_agg(ss.step_slug order by ss.step_slug) into v_finished
+          from pgflow.step_states ss
+         where ss.run_id = v_run_id and ss.status = 'started' and ss.remaining_tasks = 0;
+        foreach v_slug in array coalesce(v_finished, '{}') loop
+          -- A cascade may have ended the run (an unmet condition in fail mode): then the
+          -- remaining steps stay as they are, as they would with one complete_task each.
+          exit when (select r.status from pgflow.runs r where r.run_id = v_run_id) <> 'started';
+          perform pgflow._complete_step(v_run_id, v_slug);
+        end loop;
+
+        return query
+          select t.* from pgflow.step_tasks t
+           where t.run_id = v_run_id
+             and (t.step_slug || '/' || t.task_index) = any (v_done);
+      end if;
+    end if;
+
+    -- Everything the set-based path did not take, one by one with full semantics.
+    for v_item in
+      select c ->> 'step_slug' as step_slug, (c ->> 'task_index')::int as task_index, c -> 'output' as output
+        from jsonb_array_elements(completions) with ordinality as e(c, ord)
+       where (c ->> 'run_id')::uuid = v_run_id
+         and not ((c ->> 'step_slug') || '/' || (c ->> 'task_index')) = any (v_done)
+       order by 1, 2, ord
+    loop
+      return query select * from pgflow.complete_task(v_run_id, v_item.step_slug, v_item.task_index, v_item.output);
+    end loop;
   end loop;
 end;
 $$;
@@ -1651,7 +1849,7 @@ begin
   if v_run.status = 'failed' then
     if v_task.status = 'started' then
       update pgflow.step_tasks t
-         set status = 'failed', failed_at = now(), error_message = fail_task.error_message
+         set status = 'failed', failed_at = greatest(now(), t.started_at), error_message = fail_task.error_message
        where t.run_id = fail_task.run_id and t.step_slug = fail_task.step_slug
          and t.task_index = fail_task.task_index
       returning * into v_task;
@@ -1690,7 +1888,7 @@ begin
   end if;
 
   update pgflow.step_tasks t
-     set status = 'failed', failed_at = now(), error_message = fail_task.error_message
+     set status = 'failed', failed_at = greatest(now(), t.started_at), error_message = fail_task.error_message
    where t.run_id = fail_task.run_id and t.step_slug = fail_task.step_slug
      and t.task_index = fail_task.task_index
   returning * into v_task;
@@ -1698,7 +1896,7 @@ begin
 
   if v_step.when_exhausted = 'fail' then
     update pgflow.step_states ss
-       set status = 'failed', failed_at = now(), error_message = fail_task.error_message
+       set status = 'failed', failed_at = greatest(now(), ss.started_at), error_message = fail_task.error_message
      where ss.run_id = fail_task.run_id and ss.step_slug = fail_task.step_slug;
     perform pgflow.emit_event('step:' || fail_task.step_slug || ':failed', jsonb_build_object(
       'event_type', 'step:failed',
@@ -1714,7 +1912,7 @@ begin
 
   -- when_exhausted is skip or skip-cascade: the step is skipped, the run goes on.
   update pgflow.step_states ss
-     set status = 'skipped', skip_reason = 'handler_failed', skipped_at = now(),
+     set status = 'skipped', skip_reason = 'handler_failed', skipped_at = greatest(now(), ss.started_at),
          error_message = fail_task.error_message, remaining_tasks = null
    where ss.run_id = fail_task.run_id and ss.step_slug = fail_task.step_slug;
   update pgflow.runs r set remaining_steps = r.remaining_steps - 1 where r.run_id = fail_task.run_id;
@@ -2147,6 +2345,15 @@ begin
      where t.run_id = v_run.run_id and t.step_slug = v_step.step_slug and t.task_index = numbered.task_index;
   end loop;
 
+  -- A step whose tasks all completed while the run was failing finishes now.
+  for v_step in
+    select ss.step_slug from pgflow.step_states ss
+     where ss.run_id = v_run.run_id and ss.status = 'started' and ss.remaining_tasks = 0
+     order by ss.step_slug
+  loop
+    perform pgflow._complete_step(v_run.run_id, v_step.step_slug);
+  end loop;
+
   perform pgflow.emit_event('run:started', jsonb_build_object(
     'event_type', 'run:started',
     'run_id', v_run.run_id,
@@ -2288,7 +2495,7 @@ alter function pgflow.ensure_flow_compiled(text, jsonb, boolean) security define
 -- pgflow.setup_roles (pgflow-rs extension): creates (when missing) two NOLOGIN roles and
 -- grants them the least they need; give them to login roles with GRANT ... TO.
 --   worker_role: read and claim queue messages (pgmq), register and heartbeat in
---     pgflow.workers, read run inputs, and call the worker functions start_tasks,
+--     pgflow.workers, read run inputs, and call the worker functions start_tasks, claim_tasks,
 --     complete_task(s), fail_task, mark_worker_stopped, requeue_stalled_tasks and
 --     ensure_flow_compiled. It cannot start, cancel or delete runs, nor write tables directly.
 --   reader_role: read-only inspection: every pgflow table and view, queue metrics.
@@ -2322,6 +2529,7 @@ begin
   execute format('grant select on pgflow.runs, pgflow.flows, pgflow.steps to %I', worker_role);
   execute format('grant execute on function
       pgflow.start_tasks(text, bigint[], uuid),
+      pgflow.claim_tasks(text, uuid, uuid, integer, integer),
       pgflow.complete_task(uuid, text, integer, jsonb),
       pgflow.complete_tasks(jsonb),
       pgflow.fail_task(uuid, text, integer, text),

@@ -21,6 +21,9 @@ create table pgflow.step_tasks (
   requeued_count         int not null default 0,
   last_requeued_at       timestamptz,
   permanently_stalled_at timestamptz,
+  -- pgflow-rs: the claim (pgflow.claim_tasks) that last started this task, so a worker whose
+  -- claim reply was lost can ask for the same tasks again instead of stranding them.
+  last_claim_id          uuid,
   primary key (run_id, step_slug, task_index),
   foreign key (run_id, step_slug) references pgflow.step_states (run_id, step_slug),
   constraint valid_status check (status in ('queued', 'started', 'completed', 'failed', 'cancelled')),
@@ -42,3 +45,4 @@ create index idx_step_tasks_completed on pgflow.step_tasks (run_id, step_slug) w
 create index idx_step_tasks_failed on pgflow.step_tasks (run_id, step_slug) where status = 'failed';
 create index idx_step_tasks_last_worker on pgflow.step_tasks (last_worker_id) where status = 'started';
 create index idx_step_tasks_flow_run_step on pgflow.step_tasks (flow_slug, run_id, step_slug);
+create index idx_step_tasks_last_claim on pgflow.step_tasks (last_claim_id) where status = 'started';

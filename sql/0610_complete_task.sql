@@ -80,14 +80,14 @@ begin
      limit 1;
     if v_violating_child is not null then
       update pgflow.step_tasks t
-         set status = 'failed', failed_at = now(), output = complete_task.output,
+         set status = 'failed', failed_at = greatest(now(), t.started_at), output = complete_task.output,
              error_message = format('[TYPE_VIOLATION] Produced %s instead of array',
                                     coalesce(jsonb_typeof(complete_task.output), 'null'))
        where t.run_id = complete_task.run_id and t.step_slug = complete_task.step_slug
          and t.task_index = complete_task.task_index
       returning * into v_task;
       update pgflow.step_states ss
-         set status = 'failed', failed_at = now(),
+         set status = 'failed', failed_at = greatest(now(), ss.started_at),
              error_message = format('[TYPE_VIOLATION] Map step %s expects array input but dependency %s produced %s',
                                     v_violating_child, complete_task.step_slug,
                                     coalesce(jsonb_typeof(complete_task.output), 'null'))
@@ -108,7 +108,7 @@ begin
   end if;
 
   update pgflow.step_tasks t
-     set status = 'completed', completed_at = now(), output = complete_task.output
+     set status = 'completed', completed_at = greatest(now(), t.started_at), output = complete_task.output
    where t.run_id = complete_task.run_id and t.step_slug = complete_task.step_slug
      and t.task_index = complete_task.task_index
   returning * into v_task;
@@ -121,30 +121,7 @@ begin
   perform pgflow._archive_task_message(complete_task.run_id, complete_task.step_slug, complete_task.task_index);
 
   if v_state.remaining_tasks = 0 then
-    update pgflow.step_states ss
-       set status = 'completed',
-           completed_at = now(),
-           output = case
-             when v_step.step_type = 'map' then (
-               select coalesce(jsonb_agg(t.output order by t.task_index), '[]'::jsonb)
-                 from pgflow.step_tasks t
-                where t.run_id = complete_task.run_id and t.step_slug = complete_task.step_slug)
-             else complete_task.output end
-     where ss.run_id = complete_task.run_id and ss.step_slug = complete_task.step_slug
-    returning * into v_state;
-
-    perform pgflow._release_children(complete_task.run_id, array[complete_task.step_slug]);
-    update pgflow.runs r set remaining_steps = r.remaining_steps - 1 where r.run_id = complete_task.run_id;
-
-    perform pgflow.emit_event('step:' || complete_task.step_slug || ':completed', jsonb_build_object(
-      'event_type', 'step:completed',
-      'run_id', complete_task.run_id,
-      'step_slug', complete_task.step_slug,
-      'status', 'completed',
-      'output', v_state.output,
-      'completed_at', v_state.completed_at));
-
-    perform pgflow._advance_run(complete_task.run_id);
+    perform pgflow._complete_step(complete_task.run_id, complete_task.step_slug);
   end if;
 
   return next v_task;

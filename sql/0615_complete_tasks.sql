@@ -1,30 +1,111 @@
 -- replaceable
 -- pgflow.complete_tasks (pgflow-rs extension): complete_task for many tasks in one call and
--- one transaction, so a worker pays one round-trip and one commit for a whole batch of
--- results. `completions` is a JSON array of {"run_id", "step_slug", "task_index", "output"}.
--- Each element gets exactly complete_task's semantics (idempotent, first report wins).
--- Elements are processed in (run_id, step_slug, task_index) order, so two batches that
--- touch the same runs always take the run-row locks in the same order and cannot deadlock.
--- Returns the task rows, as complete_task does.
+-- one transaction, so a worker pays one round-trip and one commit for a batch of results.
+-- `completions` is a JSON array of {"run_id", "step_slug", "task_index", "output"}; each
+-- element gets complete_task's semantics (idempotent, the first report wins).
+-- Set-based where it matters: per run, under its row lock, the started tasks of started map
+-- steps are completed by one UPDATE, each step's remaining_tasks drops once, their messages
+-- are archived with one pgmq call, and only steps that reached zero cascade. Every other
+-- element (single steps, which may cascade or violate a map child's type, late, duplicate
+-- or oversized reports, runs no longer started) goes through complete_task itself.
+-- Runs are taken in run_id order and steps in step_slug order, the order complete_task
+-- uses, so concurrent batches cannot deadlock. Returns the task rows, one per distinct task.
 create or replace function pgflow.complete_tasks(completions jsonb)
 returns setof pgflow.step_tasks
 language plpgsql
 set search_path = ''
 as $$
 declare
+  v_run pgflow.runs;
+  v_run_id uuid;
+  v_done text[];
+  v_msg_ids bigint[];
+  v_finished text[];
+  v_slug text;
   v_item record;
 begin
   if jsonb_typeof(completions) is distinct from 'array' then
     raise exception 'complete_tasks expects a JSON array of {"run_id", "step_slug", "task_index", "output"}, got %',
       coalesce(jsonb_typeof(completions), 'NULL');
   end if;
-  for v_item in
-    select (c ->> 'run_id')::uuid as run_id, c ->> 'step_slug' as step_slug,
-           (c ->> 'task_index')::int as task_index, c -> 'output' as output
-      from jsonb_array_elements(completions) c
-     order by 1, 2, 3
+
+  for v_run_id in
+    select distinct (c ->> 'run_id')::uuid from jsonb_array_elements(completions) c order by 1
   loop
-    return query select * from pgflow.complete_task(v_item.run_id, v_item.step_slug, v_item.task_index, v_item.output);
+    select * into v_run from pgflow.runs r where r.run_id = v_run_id for update;
+    v_done := '{}';
+
+    if v_run.status = 'started' then
+      perform 1 from pgflow.step_states ss
+       where ss.run_id = v_run_id
+         and ss.step_slug in (select c ->> 'step_slug' from jsonb_array_elements(completions) c
+                               where (c ->> 'run_id')::uuid = v_run_id)
+       order by ss.step_slug
+         for update;
+
+      with items as (
+        select distinct on (c ->> 'step_slug', (c ->> 'task_index')::int)
+               c ->> 'step_slug' as step_slug, (c ->> 'task_index')::int as task_index, c -> 'output' as output
+          from jsonb_array_elements(completions) with ordinality as e(c, ord)
+         where (c ->> 'run_id')::uuid = v_run_id
+         order by c ->> 'step_slug', (c ->> 'task_index')::int, ord
+      ),
+      done as (
+        update pgflow.step_tasks t
+           set status = 'completed', completed_at = greatest(now(), t.started_at), output = i.output
+          from items i, pgflow.step_states ss, pgflow.steps s
+         where t.run_id = v_run_id and t.step_slug = i.step_slug and t.task_index = i.task_index
+           and t.status = 'started'
+           and ss.run_id = v_run_id and ss.step_slug = i.step_slug and ss.status = 'started'
+           and s.flow_slug = v_run.flow_slug and s.step_slug = i.step_slug and s.step_type = 'map'
+           and pgflow._payload_too_large('task output', i.output) is null
+        returning t.step_slug, t.task_index, t.message_id
+      )
+      select coalesce(array_agg(d.step_slug || '/' || d.task_index), '{}'),
+             array_agg(d.message_id) filter (where d.message_id is not null)
+        into v_done, v_msg_ids
+        from done d;
+
+      if cardinality(v_done) > 0 then
+        with per_step as (
+          select split_part(k, '/', 1) as step_slug, count(*)::int as n from unnest(v_done) k group by 1
+        )
+        update pgflow.step_states ss
+           set remaining_tasks = ss.remaining_tasks - p.n
+          from per_step p
+         where ss.run_id = v_run_id and ss.step_slug = p.step_slug;
+
+        if v_msg_ids is not null then
+          perform pgmq.archive(v_run.flow_slug, v_msg_ids);
+        end if;
+
+        select array_agg(ss.step_slug order by ss.step_slug) into v_finished
+          from pgflow.step_states ss
+         where ss.run_id = v_run_id and ss.status = 'started' and ss.remaining_tasks = 0;
+        foreach v_slug in array coalesce(v_finished, '{}') loop
+          -- A cascade may have ended the run (an unmet condition in fail mode): then the
+          -- remaining steps stay as they are, as they would with one complete_task each.
+          exit when (select r.status from pgflow.runs r where r.run_id = v_run_id) <> 'started';
+          perform pgflow._complete_step(v_run_id, v_slug);
+        end loop;
+
+        return query
+          select t.* from pgflow.step_tasks t
+           where t.run_id = v_run_id
+             and (t.step_slug || '/' || t.task_index) = any (v_done);
+      end if;
+    end if;
+
+    -- Everything the set-based path did not take, one by one with full semantics.
+    for v_item in
+      select c ->> 'step_slug' as step_slug, (c ->> 'task_index')::int as task_index, c -> 'output' as output
+        from jsonb_array_elements(completions) with ordinality as e(c, ord)
+       where (c ->> 'run_id')::uuid = v_run_id
+         and not ((c ->> 'step_slug') || '/' || (c ->> 'task_index')) = any (v_done)
+       order by 1, 2, ord
+    loop
+      return query select * from pgflow.complete_task(v_run_id, v_item.step_slug, v_item.task_index, v_item.output);
+    end loop;
   end loop;
 end;
 $$;

@@ -39,7 +39,7 @@ begin
   if v_run.status = 'failed' then
     if v_task.status = 'started' then
       update pgflow.step_tasks t
-         set status = 'failed', failed_at = now(), error_message = fail_task.error_message
+         set status = 'failed', failed_at = greatest(now(), t.started_at), error_message = fail_task.error_message
        where t.run_id = fail_task.run_id and t.step_slug = fail_task.step_slug
          and t.task_index = fail_task.task_index
       returning * into v_task;
@@ -78,7 +78,7 @@ begin
   end if;
 
   update pgflow.step_tasks t
-     set status = 'failed', failed_at = now(), error_message = fail_task.error_message
+     set status = 'failed', failed_at = greatest(now(), t.started_at), error_message = fail_task.error_message
    where t.run_id = fail_task.run_id and t.step_slug = fail_task.step_slug
      and t.task_index = fail_task.task_index
   returning * into v_task;
@@ -86,7 +86,7 @@ begin
 
   if v_step.when_exhausted = 'fail' then
     update pgflow.step_states ss
-       set status = 'failed', failed_at = now(), error_message = fail_task.error_message
+       set status = 'failed', failed_at = greatest(now(), ss.started_at), error_message = fail_task.error_message
      where ss.run_id = fail_task.run_id and ss.step_slug = fail_task.step_slug;
     perform pgflow.emit_event('step:' || fail_task.step_slug || ':failed', jsonb_build_object(
       'event_type', 'step:failed',
@@ -102,7 +102,7 @@ begin
 
   -- when_exhausted is skip or skip-cascade: the step is skipped, the run goes on.
   update pgflow.step_states ss
-     set status = 'skipped', skip_reason = 'handler_failed', skipped_at = now(),
+     set status = 'skipped', skip_reason = 'handler_failed', skipped_at = greatest(now(), ss.started_at),
          error_message = fail_task.error_message, remaining_tasks = null
    where ss.run_id = fail_task.run_id and ss.step_slug = fail_task.step_slug;
   update pgflow.runs r set remaining_steps = r.remaining_steps - 1 where r.run_id = fail_task.run_id;

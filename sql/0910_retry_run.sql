@@ -68,6 +68,15 @@ begin
      where t.run_id = v_run.run_id and t.step_slug = v_step.step_slug and t.task_index = numbered.task_index;
   end loop;
 
+  -- A step whose tasks all completed while the run was failing finishes now.
+  for v_step in
+    select ss.step_slug from pgflow.step_states ss
+     where ss.run_id = v_run.run_id and ss.status = 'started' and ss.remaining_tasks = 0
+     order by ss.step_slug
+  loop
+    perform pgflow._complete_step(v_run.run_id, v_step.step_slug);
+  end loop;
+
   perform pgflow.emit_event('run:started', jsonb_build_object(
     'event_type', 'run:started',
     'run_id', v_run.run_id,

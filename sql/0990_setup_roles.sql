@@ -2,7 +2,7 @@
 -- pgflow.setup_roles (pgflow-rs extension): creates (when missing) two NOLOGIN roles and
 -- grants them the least they need; give them to login roles with GRANT ... TO.
 --   worker_role: read and claim queue messages (pgmq), register and heartbeat in
---     pgflow.workers, read run inputs, and call the worker functions start_tasks,
+--     pgflow.workers, read run inputs, and call the worker functions start_tasks, claim_tasks,
 --     complete_task(s), fail_task, mark_worker_stopped, requeue_stalled_tasks and
 --     ensure_flow_compiled. It cannot start, cancel or delete runs, nor write tables directly.
 --   reader_role: read-only inspection: every pgflow table and view, queue metrics.
@@ -36,6 +36,7 @@ begin
   execute format('grant select on pgflow.runs, pgflow.flows, pgflow.steps to %I', worker_role);
   execute format('grant execute on function
       pgflow.start_tasks(text, bigint[], uuid),
+      pgflow.claim_tasks(text, uuid, uuid, integer, integer),
       pgflow.complete_task(uuid, text, integer, jsonb),
       pgflow.complete_tasks(jsonb),
       pgflow.fail_task(uuid, text, integer, text),

@@ -35,6 +35,7 @@ const EXPECTED: &[&str] = &[
     "start_tasks(flow_slug text, msg_ids bigint[], worker_id uuid) -> SETOF pgflow.step_task_record [security definer]",
     // pgflow-rs extensions.
     "cancel_run(run_id uuid) -> boolean",
+    "claim_tasks(flow_slug text, worker_id uuid, claim_id uuid, qty integer, vt integer DEFAULT 30) -> SETOF pgflow.step_task_record [security definer]",
     "complete_tasks(completions jsonb) -> SETOF pgflow.step_tasks [security definer]",
     "emit_event(event text, payload jsonb) -> void",
     "retry_run(run_id uuid) -> boolean",
@@ -87,7 +88,7 @@ async fn tables_and_the_task_record_type_have_upstream_columns() {
         ("deps", "flow_slug,dep_slug,step_slug,created_at"),
         ("runs", "run_id,flow_slug,status,input,output,remaining_steps,started_at,completed_at,failed_at,cancelled_at"),
         ("step_states", "flow_slug,run_id,step_slug,status,remaining_tasks,initial_tasks,remaining_deps,output,error_message,skip_reason,created_at,started_at,completed_at,failed_at,skipped_at,cancelled_at"),
-        ("step_tasks", "flow_slug,run_id,step_slug,message_id,task_index,status,attempts_count,error_message,output,queued_at,started_at,completed_at,failed_at,last_worker_id,requeued_count,last_requeued_at,permanently_stalled_at"),
+        ("step_tasks", "flow_slug,run_id,step_slug,message_id,task_index,status,attempts_count,error_message,output,queued_at,started_at,completed_at,failed_at,last_worker_id,requeued_count,last_requeued_at,permanently_stalled_at,last_claim_id"),
         ("workers", "worker_id,queue_name,function_name,started_at,deprecated_at,stopped_at,last_heartbeat_at"),
         ("step_task_record", "flow_slug,run_id,step_slug,input,msg_id,task_index,flow_input"),
     ];

@@ -778,3 +778,138 @@ async fn a_thousand_element_map_runs_to_completion_through_sql() {
     assert_eq!(run_output(pool, run).await, Some(json!({"total": 1001000})));
     assert_eq!(live_messages(pool, "big").await, 0);
 }
+
+#[tokio::test]
+async fn claim_tasks_is_idempotent_per_claim_id() {
+    let db = TestDb::new().await;
+    let pool = db.pool();
+    exec(pool, "select pgflow.create_flow('cl'); select pgflow.add_step('cl', 'each', step_type => 'map');").await;
+    let w = worker(pool, "cl").await;
+    let run = start(pool, "cl", json!([10, 20, 30])).await;
+    let claim = uuid::Uuid::new_v4();
+    let claim_sql = "select * from pgflow.claim_tasks('cl', $1, $2, 2)";
+    let first: Vec<Task> = sqlx::query(claim_sql)
+        .bind(w)
+        .bind(claim)
+        .fetch_all(pool)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(task_from_row)
+        .collect();
+    assert_eq!(first.len(), 2);
+    // The reply was "lost": the same call with the same claim id returns the same tasks, reads nothing new.
+    let again: Vec<Task> = sqlx::query(claim_sql)
+        .bind(w)
+        .bind(claim)
+        .fetch_all(pool)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(task_from_row)
+        .collect();
+    assert_eq!(
+        again
+            .iter()
+            .map(|t| (t.task_index, t.input.clone()))
+            .collect::<Vec<_>>(),
+        first
+            .iter()
+            .map(|t| (t.task_index, t.input.clone()))
+            .collect::<Vec<_>>()
+    );
+    assert_eq!(
+        scalar_i64(
+            pool,
+            "select count(*) from pgflow.step_tasks where status = 'started'"
+        )
+        .await,
+        2
+    );
+    assert_eq!(
+        scalar_i64(
+            pool,
+            "select max(attempts_count)::bigint from pgflow.step_tasks"
+        )
+        .await,
+        1
+    );
+    // A new claim id reads what is left.
+    let next: Vec<Task> = sqlx::query(claim_sql)
+        .bind(w)
+        .bind(uuid::Uuid::new_v4())
+        .fetch_all(pool)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(task_from_row)
+        .collect();
+    assert_eq!(next.len(), 1);
+    assert_eq!(next[0].input, json!(30));
+    // Completed tasks are not replayed.
+    for t in &first {
+        complete(pool, run, "each", t.task_index, json!(1)).await;
+    }
+    let replay: Vec<Task> = sqlx::query(claim_sql)
+        .bind(w)
+        .bind(claim)
+        .fetch_all(pool)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(task_from_row)
+        .collect();
+    assert!(replay.is_empty());
+    let e = expect_error(
+        pool,
+        "select * from pgflow.claim_tasks('cl', gen_random_uuid(), NULL, 1)",
+    )
+    .await;
+    assert!(e.message.contains("claim_id"), "{e:?}");
+}
+
+#[tokio::test]
+async fn complete_tasks_batches_map_results_and_cascades_once() {
+    let db = TestDb::new().await;
+    let pool = db.pool();
+    exec(
+        pool,
+        "select pgflow.create_flow('ct'); select pgflow.add_step('ct', 'root');
+         select pgflow.add_step('ct', 'each', step_type => 'map');
+         select pgflow.add_step('ct', 'sum', array['each']);",
+    )
+    .await;
+    let w = worker(pool, "ct").await;
+    let run = start(pool, "ct", json!([1, 2, 3])).await;
+    let tasks = read_and_start(pool, "ct", w, 10).await;
+    assert_eq!(tasks.len(), 4);
+    let batch: Vec<serde_json::Value> = tasks
+        .iter()
+        .map(|t| {
+            let out = if t.step_slug == "each" { json!(t.input.as_i64().unwrap() * 100) } else { json!("r") };
+            json!({"run_id": t.run_id, "step_slug": t.step_slug, "task_index": t.task_index, "output": out})
+        })
+        .chain([json!({"run_id": run, "step_slug": "each", "task_index": 0, "output": "duplicate"})])
+        .collect();
+    let rows = scalar_i64(
+        pool,
+        &format!(
+            "select count(*) from pgflow.complete_tasks('{}')",
+            serde_json::Value::Array(batch)
+        ),
+    )
+    .await;
+    assert_eq!(rows, 4, "one row per distinct task: the duplicate report changes nothing");
+    assert_eq!(
+        step_state(pool, run, "each").await.output,
+        Some(json!([100, 200, 300]))
+    );
+    assert_eq!(step_state(pool, run, "root").await.output, Some(json!("r")));
+    assert_eq!(
+        live_messages(pool, "ct").await,
+        1,
+        "only sum's message is left"
+    );
+    let t = read_and_start(pool, "ct", w, 10).await;
+    assert_eq!(t[0].input, json!({"each": [100, 200, 300]}));
+}
