@@ -65,22 +65,6 @@ impl ApiError {
         }
     }
 
-    /// True when [`read_and_start_tasks`] lost a harmless race: a message
-    /// committed while the statement ran was read by it, and `start_tasks`
-    /// stamps `started_at` with the statement's start time, which then
-    /// precedes the task's `queued_at` (check `started_at_is_after_queued_at`).
-    /// The whole statement rolled back (nothing read, nothing claimed);
-    /// running it again succeeds.
-    pub fn is_claim_race(&self) -> bool {
-        match self {
-            ApiError::Db {
-                source: sqlx::Error::Database(e),
-                ..
-            } => e.constraint() == Some("started_at_is_after_queued_at"),
-            _ => false,
-        }
-    }
-
     /// True for failures worth retrying as-is: lost or refused connections,
     /// pool timeouts, server shutdown, serialization failures and deadlocks.
     /// False for errors the same call would hit again (bad input, a raised
@@ -391,24 +375,32 @@ pub async fn complete_tasks<'e>(
         .map_err(db(F))
 }
 
-/// `pgmq.read` + `pgflow.start_tasks` in one statement: reads up to `qty`
-/// visible messages of the flow's queue without waiting (hiding them for
-/// `vt` seconds) and claims their tasks for `worker_id`. One round-trip and
-/// one commit per batch; an empty result means nothing claimable was
-/// visible. The worker row must exist (see [`register_worker`]).
-pub async fn read_and_start_tasks<'e>(
+/// `pgflow.claim_tasks` (pgflow-rs extension): reads up to `qty` visible
+/// messages of the flow's queue without waiting (hiding them for `vt`
+/// seconds) and starts their tasks for `worker_id`, stamped with `claim_id`.
+/// One round-trip and one commit per batch; an empty result means nothing
+/// claimable was visible. The worker row must exist (see [`register_worker`]).
+///
+/// Idempotent per `claim_id`: use a new id (`Uuid::new_v4()`) for every
+/// claim, and retry a call that failed with a transient error (see
+/// [`ApiError::is_transient`]) with the same id. If the lost call had
+/// committed, the retry reads nothing and returns the tasks it started, so a
+/// lost reply strands nothing.
+pub async fn claim_tasks<'e>(
     ex: impl PgExecutor<'e>,
     flow_slug: &str,
-    vt: i32,
-    qty: i32,
     worker_id: Uuid,
+    claim_id: Uuid,
+    qty: i32,
+    vt: i32,
 ) -> Result<Vec<StepTaskRecord>, ApiError> {
-    const F: &str = "pgflow.start_tasks";
-    let rows = sqlx::query(include_str!("../queries/read_and_start_tasks.sql"))
+    const F: &str = "pgflow.claim_tasks";
+    let rows = sqlx::query(include_str!("../queries/claim_tasks.sql"))
         .bind(flow_slug)
-        .bind(vt)
-        .bind(qty)
         .bind(worker_id)
+        .bind(claim_id)
+        .bind(qty)
+        .bind(vt)
         .fetch_all(ex)
         .await
         .map_err(db(F))?;

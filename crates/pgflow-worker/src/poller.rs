@@ -8,7 +8,8 @@ use pgflow_db::api::{self, ApiError, StepTaskRecord};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
-use tracing::{debug, error, info, warn};
+use tracing::{error, info, warn};
+use uuid::Uuid;
 
 use crate::config::{Backoff, WorkerConfig};
 use crate::executor::{CompletionReceiver, Executor};
@@ -25,8 +26,9 @@ pub(crate) async fn sleep_or_stop(stop: &CancellationToken, delay: Duration) -> 
 /// Polls one flow's queue until `stop` fires, then waits for in-flight tasks
 /// (or aborts them once `exec.hard_stop` fires) and flushes buffered results.
 ///
-/// With `cfg.listen` the loop reads without waiting (`read_and_start_tasks`:
-/// one statement claims the batch) and, when nothing is claimable, sleeps
+/// With `cfg.listen` the loop reads without waiting (`claim_tasks`: one
+/// statement claims the batch, retried with the same claim id after a
+/// transient error so a lost reply strands nothing) and, when nothing is claimable, sleeps
 /// until `wakeup` fires (a `pgflow_tasks` notification for this flow, a local
 /// timer) or `max_poll_seconds` pass. Without it, it long-polls with
 /// `read_with_poll` and then calls `start_tasks`.
@@ -73,25 +75,10 @@ pub(crate) async fn poll_loop(
         }
         let claimed = match &wakeup {
             Some(wakeup) => {
-                // Not raced against `stop`: once the statement commits, its
-                // tasks are ours and must run (or be recovered by the sweeper).
-                let mut attempt = 1;
-                let claimed = loop {
-                    let claimed = api::read_and_start_tasks(
-                        &exec.pool,
-                        &slug,
-                        cfg.visibility_timeout,
-                        permits.len() as i32,
-                        exec.worker_id,
-                    )
-                    .await;
-                    match claimed {
-                        Err(e) if e.is_claim_race() && attempt < CLAIM_RACE_ATTEMPTS => {
-                            debug!(flow = %slug, "claim raced with a new message; reading again");
-                            attempt += 1;
-                        }
-                        other => break other,
-                    }
+                let Some(claimed) =
+                    claim(&exec, &cfg, &slug, permits.len(), &mut backoff, &stop).await
+                else {
+                    break;
                 };
                 if matches!(&claimed, Ok(c) if c.is_empty()) {
                     drop(permits);
@@ -137,9 +124,9 @@ pub(crate) async fn poll_loop(
         backoff.reset();
         for task in claimed {
             let Some(permit) = permits.pop() else {
-                // start_tasks never returns more rows than message ids; if it
+                // A claim never returns more tasks than requested; if it
                 // did, running the extra task is still better than losing it.
-                warn!(flow = %slug, "start_tasks returned more tasks than messages read");
+                warn!(flow = %slug, "the claim returned more tasks than requested");
                 let exec = exec.clone();
                 tasks.spawn(exec.run(task));
                 continue;
@@ -173,9 +160,69 @@ pub(crate) async fn poll_loop(
     }
 }
 
-/// How many times in a row a claim is tried when it loses the harmless race
-/// described in [`ApiError::is_claim_race`].
-const CLAIM_RACE_ATTEMPTS: usize = 3;
+/// The listening path's claim: `claim_tasks` with a new claim id, retried
+/// with the same id after transient errors (with `backoff`) until it succeeds,
+/// fails for good, or `stop` fires (then `None`).
+///
+/// The retry matters when the reply was lost after the claim committed (a
+/// connection cut at the wrong moment): the retried call then reads nothing
+/// and returns the tasks this claim started, which would otherwise sit
+/// `started` by a live worker until the stall sweep (step timeout + 30 s).
+/// A call is never abandoned mid-flight for `stop` for the same reason; only
+/// the wait between attempts is.
+async fn claim(
+    exec: &Executor,
+    cfg: &WorkerConfig,
+    slug: &str,
+    qty: usize,
+    backoff: &mut Backoff,
+    stop: &CancellationToken,
+) -> Option<Result<Vec<StepTaskRecord>, ApiError>> {
+    let claim_id = Uuid::new_v4();
+    let mut attempt: u32 = 1;
+    loop {
+        let claimed = api::claim_tasks(
+            &exec.pool,
+            slug,
+            exec.worker_id,
+            claim_id,
+            qty as i32,
+            cfg.visibility_timeout,
+        )
+        .await;
+        match claimed {
+            Err(e) if e.is_transient() => {
+                let delay = backoff.next_delay();
+                warn!(
+                    flow = %slug,
+                    %claim_id,
+                    attempt,
+                    error = %e,
+                    retry_in_ms = delay.as_millis() as u64,
+                    "claiming tasks failed; retrying the same claim"
+                );
+                if sleep_or_stop(stop, delay).await {
+                    warn!(
+                        flow = %slug,
+                        %claim_id,
+                        "stopping with a claim that may have committed; its tasks, if any, \
+                         are left to the stall sweep"
+                    );
+                    return None;
+                }
+                attempt += 1;
+            }
+            other => {
+                if attempt > 1 {
+                    if let Ok(tasks) = &other {
+                        info!(flow = %slug, %claim_id, attempt, tasks = tasks.len(), "claim succeeded on retry");
+                    }
+                }
+                return Some(other);
+            }
+        }
+    }
+}
 
 /// How long after a retry or start delay is due the poller looks again.
 pub(crate) const WAKE_MARGIN: Duration = Duration::from_millis(50);
@@ -215,6 +262,8 @@ async fn read_then_start(
     };
     let msg_ids: Vec<i64> = messages.iter().map(|m| m.msg_id).collect();
     // start_tasks is not raced against `stop`: once it commits, its tasks
-    // are ours and must run (or be recovered by the sweeper).
+    // are ours and must run (or be recovered by the sweeper). Unlike the
+    // listening path's claim_tasks, it cannot be replayed: if its reply is
+    // lost, its tasks wait for the stall sweep (step timeout + 30 s).
     ReadOutcome::Claimed(api::start_tasks(&exec.pool, slug, &msg_ids, exec.worker_id).await)
 }

@@ -10,7 +10,7 @@
 //!   until the `ReadyForQuery` that follows (sent after the implicit
 //!   transaction committed), then cuts the connection without forwarding any
 //!   of it. The client sees a dropped connection for a call that did commit.
-//!   The same can be done to `start_tasks` calls (claims).
+//!   The same can be done to claims (`start_tasks` and `claim_tasks` calls).
 //!
 //! It follows the wire protocol only as far as needed: message framing in
 //! both directions, `Parse`/`Bind`/`Query` from the client, `ReadyForQuery`
@@ -37,7 +37,7 @@ pub struct FaultPlan {
     pub random_cut_bytes: (u64, u64),
     /// Chance that a `complete_task` call's reply is lost after its commit.
     pub targeted_cut_chance: f64,
-    /// Chance that a `start_tasks` call's (the claim's) reply is lost after
+    /// Chance that a claim's (`start_tasks` or `claim_tasks` call's) reply is lost after
     /// its commit.
     pub claim_cut_chance: f64,
 }
@@ -125,7 +125,7 @@ impl Drop for FaultProxy {
 struct Conn {
     /// Prepared statement names whose SQL mentions complete_task.
     complete_stmts: Mutex<HashSet<String>>,
-    /// Prepared statement names whose SQL mentions start_tasks.
+    /// Prepared statement names whose SQL is a claim (see [`is_claim`]).
     claim_stmts: Mutex<HashSet<String>>,
     /// Set when the reply to the statement just bound must be lost.
     lose_next_reply: AtomicBool,
@@ -200,6 +200,11 @@ fn frame(tag: u8, body: &[u8], with_type: bool) -> Vec<u8> {
     out
 }
 
+/// Whether a statement's SQL claims tasks.
+fn is_claim(sql: &str) -> bool {
+    sql.contains("pgflow.start_tasks(") || sql.contains("pgflow.claim_tasks(")
+}
+
 /// The NUL-terminated strings at the start of `body`.
 fn cstrings(body: &[u8], n: usize) -> Vec<String> {
     body.split(|b| *b == 0)
@@ -227,7 +232,7 @@ async fn client_to_server(
                     if parts.len() == 2 && parts[1].contains("pgflow.complete_task") {
                         conn.complete_stmts.lock().unwrap().insert(parts[0].clone());
                     }
-                    if parts.len() == 2 && parts[1].contains("pgflow.start_tasks(") {
+                    if parts.len() == 2 && is_claim(&parts[1]) {
                         conn.claim_stmts.lock().unwrap().insert(parts[0].clone());
                     }
                     (false, false)
@@ -245,10 +250,7 @@ async fn client_to_server(
                 }
                 b'Q' => {
                     let sql = String::from_utf8_lossy(&body);
-                    (
-                        sql.contains("pgflow.complete_task"),
-                        sql.contains("pgflow.start_tasks("),
-                    )
+                    (sql.contains("pgflow.complete_task"), is_claim(&sql))
                 }
                 _ => (false, false),
             };
