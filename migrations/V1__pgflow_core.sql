@@ -1356,34 +1356,63 @@ $$;
 -- single -> input {} and flow_input = the run input; dependent single -> the completed
 -- parents' outputs by slug (skipped parents absent); root map -> its element of the run
 -- input; dependent map -> its element of the parent's output. Ordered by message id.
+-- PL/pgSQL on purpose: the array a map reads from (a run input or a parent output, possibly
+-- large and TOASTed) is fetched once per (run, step) into a variable, not once per task.
 create or replace function pgflow._task_records(
   p_flow_slug text, p_run_ids uuid[], p_step_slugs text[], p_task_indexes int[], p_msg_ids bigint[]
 )
 returns setof pgflow.step_task_record
-language sql
+language plpgsql
 stable
 set search_path = ''
 as $$
-  select p_flow_slug,
-         st.run_id,
-         st.step_slug,
-         case
-           when s.step_type = 'map' and s.deps_count = 0 then r.input -> st.task_index
-           when s.step_type = 'map' then (
-             select ps.output -> st.task_index
-               from pgflow.deps d
-               join pgflow.step_states ps on ps.run_id = st.run_id and ps.step_slug = d.dep_slug
-              where d.flow_slug = p_flow_slug and d.step_slug = st.step_slug)
-           when s.deps_count = 0 then '{}'::jsonb
-           else pgflow._step_input(st.run_id, p_flow_slug, st.step_slug)
-         end,
-         st.message_id,
-         st.task_index,
-         case when s.step_type = 'single' and s.deps_count = 0 then r.input else null end
-    from unnest(p_run_ids, p_step_slugs, p_task_indexes, p_msg_ids) as st(run_id, step_slug, task_index, message_id)
-    join pgflow.runs r on r.run_id = st.run_id
-    join pgflow.steps s on s.flow_slug = p_flow_slug and s.step_slug = st.step_slug
-   order by st.message_id;
+declare
+  v_task record;
+  v_key text;
+  v_step pgflow.steps;
+  v_source jsonb;
+  v_run_input jsonb;
+  v_rec pgflow.step_task_record;
+begin
+  for v_task in
+    select st.run_id, st.step_slug, st.task_index, st.message_id
+      from unnest(p_run_ids, p_step_slugs, p_task_indexes, p_msg_ids) as st(run_id, step_slug, task_index, message_id)
+     order by st.message_id
+  loop
+    if v_key is distinct from v_task.run_id::text || '/' || v_task.step_slug then
+      v_key := v_task.run_id::text || '/' || v_task.step_slug;
+      select * into v_step from pgflow.steps s where s.flow_slug = p_flow_slug and s.step_slug = v_task.step_slug;
+      v_source := null;
+      v_run_input := null;
+      if v_step.deps_count = 0 then
+        select r.input into v_run_input from pgflow.runs r where r.run_id = v_task.run_id;
+        v_source := v_run_input;
+      elsif v_step.step_type = 'map' then
+        select ps.output into v_source
+          from pgflow.deps d
+          join pgflow.step_states ps on ps.run_id = v_task.run_id and ps.step_slug = d.dep_slug
+         where d.flow_slug = p_flow_slug and d.step_slug = v_task.step_slug;
+      end if;
+    end if;
+
+    v_rec.flow_slug := p_flow_slug;
+    v_rec.run_id := v_task.run_id;
+    v_rec.step_slug := v_task.step_slug;
+    v_rec.msg_id := v_task.message_id;
+    v_rec.task_index := v_task.task_index;
+    if v_step.step_type = 'map' then
+      v_rec.input := v_source -> v_task.task_index;
+      v_rec.flow_input := null;
+    elsif v_step.deps_count = 0 then
+      v_rec.input := '{}'::jsonb;
+      v_rec.flow_input := v_run_input;
+    else
+      v_rec.input := pgflow._step_input(v_task.run_id, p_flow_slug, v_task.step_slug);
+      v_rec.flow_input := null;
+    end if;
+    return next v_rec;
+  end loop;
+end;
 $$;
 
 -- source: sql/0598_start_tasks_body.sql
@@ -1396,6 +1425,9 @@ create or replace function pgflow._start_tasks(flow_slug text, msg_ids bigint[],
 returns setof pgflow.step_task_record
 language plpgsql
 set search_path = ''
+-- Every query here is a point lookup by key. Right after a wide map is queued the table's
+-- statistics are stale and the planner would rather scan all its tasks; do not let it.
+set enable_seqscan = off
 as $$
 declare
   v_run_ids uuid[];
@@ -1404,7 +1436,15 @@ declare
   v_msg_ids bigint[];
   v_offsets int[];
 begin
-  with started as (
+  -- The candidates are found through the message id index alone (a materialized CTE with
+  -- no other predicate), so even with stale statistics right after a wide map was queued
+  -- the planner cannot start from the step instead and scan every task of the map.
+  with candidates as materialized (
+    select c.run_id, c.step_slug, c.task_index, c.flow_slug
+      from unnest(_start_tasks.msg_ids) as m(id)
+      join pgflow.step_tasks c on c.message_id = m.id
+  ),
+  started as (
     update pgflow.step_tasks t
        set status = 'started',
            attempts_count = t.attempts_count + 1,
@@ -1413,9 +1453,9 @@ begin
            started_at = greatest(now(), t.queued_at),
            last_worker_id = _start_tasks.worker_id,
            last_claim_id = _start_tasks.claim_id
-      from pgflow.runs r, pgflow.step_states ss
-     where t.flow_slug = _start_tasks.flow_slug
-       and t.message_id = any (_start_tasks.msg_ids)
+      from candidates c, pgflow.runs r, pgflow.step_states ss
+     where t.run_id = c.run_id and t.step_slug = c.step_slug and t.task_index = c.task_index
+       and c.flow_slug = _start_tasks.flow_slug
        and t.status = 'queued'
        and r.run_id = t.run_id and r.status = 'started'
        and ss.run_id = t.run_id and ss.step_slug = t.step_slug and ss.status = 'started'
@@ -1715,57 +1755,67 @@ as $$
 declare
   v_run pgflow.runs;
   v_run_id uuid;
+  v_rows pgflow.step_tasks[];
   v_done text[];
   v_msg_ids bigint[];
   v_finished text[];
   v_slug text;
   v_item record;
+  v_run_ids uuid[];
+  v_slugs text[];
+  v_indexes int[];
+  v_outputs jsonb[];
 begin
   if jsonb_typeof(completions) is distinct from 'array' then
     raise exception 'complete_tasks expects a JSON array of {"run_id", "step_slug", "task_index", "output"}, got %',
       coalesce(jsonb_typeof(completions), 'NULL');
   end if;
 
-  for v_run_id in
-    select distinct (c ->> 'run_id')::uuid from jsonb_array_elements(completions) c order by 1
-  loop
+  -- Parsed once into parallel arrays; later queries unnest them (no temp table, so no
+  -- catalog churn per call).
+  select array_agg((c ->> 'run_id')::uuid order by ord), array_agg(c ->> 'step_slug' order by ord),
+         array_agg((c ->> 'task_index')::int order by ord), array_agg(c -> 'output' order by ord)
+    into v_run_ids, v_slugs, v_indexes, v_outputs
+    from jsonb_array_elements(completions) with ordinality as e(c, ord);
+
+  for v_run_id in select distinct c.run_id from unnest(v_run_ids, v_slugs, v_indexes, v_outputs) with ordinality as c(run_id, step_slug, task_index, output, ord) order by 1 loop
     select * into v_run from pgflow.runs r where r.run_id = v_run_id for update;
     v_done := '{}';
 
     if v_run.status = 'started' then
       perform 1 from pgflow.step_states ss
        where ss.run_id = v_run_id
-         and ss.step_slug in (select c ->> 'step_slug' from jsonb_array_elements(completions) c
-                               where (c ->> 'run_id')::uuid = v_run_id)
+         and ss.step_slug in (select c.step_slug from unnest(v_run_ids, v_slugs, v_indexes, v_outputs) with ordinality as c(run_id, step_slug, task_index, output, ord) where c.run_id = v_run_id)
        order by ss.step_slug
          for update;
 
-      with items as (
-        select distinct on (c ->> 'step_slug', (c ->> 'task_index')::int)
-               c ->> 'step_slug' as step_slug, (c ->> 'task_index')::int as task_index, c -> 'output' as output
-          from jsonb_array_elements(completions) with ordinality as e(c, ord)
-         where (c ->> 'run_id')::uuid = v_run_id
-         order by c ->> 'step_slug', (c ->> 'task_index')::int, ord
+      with items as materialized (
+        select distinct on (c.step_slug, c.task_index) c.step_slug, c.task_index, c.output
+          from unnest(v_run_ids, v_slugs, v_indexes, v_outputs) with ordinality as c(run_id, step_slug, task_index, output, ord)
+          join pgflow.step_states ss on ss.run_id = v_run_id and ss.step_slug = c.step_slug and ss.status = 'started'
+          join pgflow.steps s on s.flow_slug = v_run.flow_slug and s.step_slug = c.step_slug and s.step_type = 'map'
+         where c.run_id = v_run_id
+           and pgflow._payload_too_large('task output', c.output) is null
+         order by c.step_slug, c.task_index, c.ord
       ),
       done as (
         update pgflow.step_tasks t
            set status = 'completed', completed_at = greatest(now(), t.started_at), output = i.output
-          from items i, pgflow.step_states ss, pgflow.steps s
+          from items i
          where t.run_id = v_run_id and t.step_slug = i.step_slug and t.task_index = i.task_index
            and t.status = 'started'
-           and ss.run_id = v_run_id and ss.step_slug = i.step_slug and ss.status = 'started'
-           and s.flow_slug = v_run.flow_slug and s.step_slug = i.step_slug and s.step_type = 'map'
-           and pgflow._payload_too_large('task output', i.output) is null
-        returning t.step_slug, t.task_index, t.message_id
+        returning t.*
       )
-      select coalesce(array_agg(d.step_slug || '/' || d.task_index), '{}'),
-             array_agg(d.message_id) filter (where d.message_id is not null)
-        into v_done, v_msg_ids
-        from done d;
+      select array_agg(d) into v_rows from done d;
 
-      if cardinality(v_done) > 0 then
+      if v_rows is not null then
+        select array_agg(r.step_slug || '/' || r.task_index),
+               array_agg(r.message_id) filter (where r.message_id is not null)
+          into v_done, v_msg_ids
+          from unnest(v_rows) r;
+
         with per_step as (
-          select split_part(k, '/', 1) as step_slug, count(*)::int as n from unnest(v_done) k group by 1
+          select r.step_slug, count(*)::int as n from unnest(v_rows) r group by 1
         )
         update pgflow.step_states ss
            set remaining_tasks = ss.remaining_tasks - p.n
@@ -1778,7 +1828,8 @@ begin
 
         select array_agg(ss.step_slug order by ss.step_slug) into v_finished
           from pgflow.step_states ss
-         where ss.run_id = v_run_id and ss.status = 'started' and ss.remaining_tasks = 0;
+         where ss.run_id = v_run_id and ss.status = 'started' and ss.remaining_tasks = 0
+           and ss.step_slug in (select r.step_slug from unnest(v_rows) r);
         foreach v_slug in array coalesce(v_finished, '{}') loop
           -- A cascade may have ended the run (an unmet condition in fail mode): then the
           -- remaining steps stay as they are, as they would with one complete_task each.
@@ -1786,20 +1837,17 @@ begin
           perform pgflow._complete_step(v_run_id, v_slug);
         end loop;
 
-        return query
-          select t.* from pgflow.step_tasks t
-           where t.run_id = v_run_id
-             and (t.step_slug || '/' || t.task_index) = any (v_done);
+        return query select * from unnest(v_rows);
       end if;
     end if;
 
     -- Everything the set-based path did not take, one by one with full semantics.
     for v_item in
-      select c ->> 'step_slug' as step_slug, (c ->> 'task_index')::int as task_index, c -> 'output' as output
-        from jsonb_array_elements(completions) with ordinality as e(c, ord)
-       where (c ->> 'run_id')::uuid = v_run_id
-         and not ((c ->> 'step_slug') || '/' || (c ->> 'task_index')) = any (v_done)
-       order by 1, 2, ord
+      select c.step_slug, c.task_index, c.output
+        from unnest(v_run_ids, v_slugs, v_indexes, v_outputs) with ordinality as c(run_id, step_slug, task_index, output, ord)
+       where c.run_id = v_run_id
+         and not (c.step_slug || '/' || c.task_index) = any (v_done)
+       order by 1, 2, c.ord
     loop
       return query select * from pgflow.complete_task(v_run_id, v_item.step_slug, v_item.task_index, v_item.output);
     end loop;

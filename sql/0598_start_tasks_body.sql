@@ -7,6 +7,9 @@ create or replace function pgflow._start_tasks(flow_slug text, msg_ids bigint[],
 returns setof pgflow.step_task_record
 language plpgsql
 set search_path = ''
+-- Every query here is a point lookup by key. Right after a wide map is queued the table's
+-- statistics are stale and the planner would rather scan all its tasks; do not let it.
+set enable_seqscan = off
 as $$
 declare
   v_run_ids uuid[];
@@ -15,7 +18,15 @@ declare
   v_msg_ids bigint[];
   v_offsets int[];
 begin
-  with started as (
+  -- The candidates are found through the message id index alone (a materialized CTE with
+  -- no other predicate), so even with stale statistics right after a wide map was queued
+  -- the planner cannot start from the step instead and scan every task of the map.
+  with candidates as materialized (
+    select c.run_id, c.step_slug, c.task_index, c.flow_slug
+      from unnest(_start_tasks.msg_ids) as m(id)
+      join pgflow.step_tasks c on c.message_id = m.id
+  ),
+  started as (
     update pgflow.step_tasks t
        set status = 'started',
            attempts_count = t.attempts_count + 1,
@@ -24,9 +35,9 @@ begin
            started_at = greatest(now(), t.queued_at),
            last_worker_id = _start_tasks.worker_id,
            last_claim_id = _start_tasks.claim_id
-      from pgflow.runs r, pgflow.step_states ss
-     where t.flow_slug = _start_tasks.flow_slug
-       and t.message_id = any (_start_tasks.msg_ids)
+      from candidates c, pgflow.runs r, pgflow.step_states ss
+     where t.run_id = c.run_id and t.step_slug = c.step_slug and t.task_index = c.task_index
+       and c.flow_slug = _start_tasks.flow_slug
        and t.status = 'queued'
        and r.run_id = t.run_id and r.status = 'started'
        and ss.run_id = t.run_id and ss.step_slug = t.step_slug and ss.status = 'started'

@@ -18,57 +18,67 @@ as $$
 declare
   v_run pgflow.runs;
   v_run_id uuid;
+  v_rows pgflow.step_tasks[];
   v_done text[];
   v_msg_ids bigint[];
   v_finished text[];
   v_slug text;
   v_item record;
+  v_run_ids uuid[];
+  v_slugs text[];
+  v_indexes int[];
+  v_outputs jsonb[];
 begin
   if jsonb_typeof(completions) is distinct from 'array' then
     raise exception 'complete_tasks expects a JSON array of {"run_id", "step_slug", "task_index", "output"}, got %',
       coalesce(jsonb_typeof(completions), 'NULL');
   end if;
 
-  for v_run_id in
-    select distinct (c ->> 'run_id')::uuid from jsonb_array_elements(completions) c order by 1
-  loop
+  -- Parsed once into parallel arrays; later queries unnest them (no temp table, so no
+  -- catalog churn per call).
+  select array_agg((c ->> 'run_id')::uuid order by ord), array_agg(c ->> 'step_slug' order by ord),
+         array_agg((c ->> 'task_index')::int order by ord), array_agg(c -> 'output' order by ord)
+    into v_run_ids, v_slugs, v_indexes, v_outputs
+    from jsonb_array_elements(completions) with ordinality as e(c, ord);
+
+  for v_run_id in select distinct c.run_id from unnest(v_run_ids, v_slugs, v_indexes, v_outputs) with ordinality as c(run_id, step_slug, task_index, output, ord) order by 1 loop
     select * into v_run from pgflow.runs r where r.run_id = v_run_id for update;
     v_done := '{}';
 
     if v_run.status = 'started' then
       perform 1 from pgflow.step_states ss
        where ss.run_id = v_run_id
-         and ss.step_slug in (select c ->> 'step_slug' from jsonb_array_elements(completions) c
-                               where (c ->> 'run_id')::uuid = v_run_id)
+         and ss.step_slug in (select c.step_slug from unnest(v_run_ids, v_slugs, v_indexes, v_outputs) with ordinality as c(run_id, step_slug, task_index, output, ord) where c.run_id = v_run_id)
        order by ss.step_slug
          for update;
 
-      with items as (
-        select distinct on (c ->> 'step_slug', (c ->> 'task_index')::int)
-               c ->> 'step_slug' as step_slug, (c ->> 'task_index')::int as task_index, c -> 'output' as output
-          from jsonb_array_elements(completions) with ordinality as e(c, ord)
-         where (c ->> 'run_id')::uuid = v_run_id
-         order by c ->> 'step_slug', (c ->> 'task_index')::int, ord
+      with items as materialized (
+        select distinct on (c.step_slug, c.task_index) c.step_slug, c.task_index, c.output
+          from unnest(v_run_ids, v_slugs, v_indexes, v_outputs) with ordinality as c(run_id, step_slug, task_index, output, ord)
+          join pgflow.step_states ss on ss.run_id = v_run_id and ss.step_slug = c.step_slug and ss.status = 'started'
+          join pgflow.steps s on s.flow_slug = v_run.flow_slug and s.step_slug = c.step_slug and s.step_type = 'map'
+         where c.run_id = v_run_id
+           and pgflow._payload_too_large('task output', c.output) is null
+         order by c.step_slug, c.task_index, c.ord
       ),
       done as (
         update pgflow.step_tasks t
            set status = 'completed', completed_at = greatest(now(), t.started_at), output = i.output
-          from items i, pgflow.step_states ss, pgflow.steps s
+          from items i
          where t.run_id = v_run_id and t.step_slug = i.step_slug and t.task_index = i.task_index
            and t.status = 'started'
-           and ss.run_id = v_run_id and ss.step_slug = i.step_slug and ss.status = 'started'
-           and s.flow_slug = v_run.flow_slug and s.step_slug = i.step_slug and s.step_type = 'map'
-           and pgflow._payload_too_large('task output', i.output) is null
-        returning t.step_slug, t.task_index, t.message_id
+        returning t.*
       )
-      select coalesce(array_agg(d.step_slug || '/' || d.task_index), '{}'),
-             array_agg(d.message_id) filter (where d.message_id is not null)
-        into v_done, v_msg_ids
-        from done d;
+      select array_agg(d) into v_rows from done d;
 
-      if cardinality(v_done) > 0 then
+      if v_rows is not null then
+        select array_agg(r.step_slug || '/' || r.task_index),
+               array_agg(r.message_id) filter (where r.message_id is not null)
+          into v_done, v_msg_ids
+          from unnest(v_rows) r;
+
         with per_step as (
-          select split_part(k, '/', 1) as step_slug, count(*)::int as n from unnest(v_done) k group by 1
+          select r.step_slug, count(*)::int as n from unnest(v_rows) r group by 1
         )
         update pgflow.step_states ss
            set remaining_tasks = ss.remaining_tasks - p.n
@@ -81,7 +91,8 @@ begin
 
         select array_agg(ss.step_slug order by ss.step_slug) into v_finished
           from pgflow.step_states ss
-         where ss.run_id = v_run_id and ss.status = 'started' and ss.remaining_tasks = 0;
+         where ss.run_id = v_run_id and ss.status = 'started' and ss.remaining_tasks = 0
+           and ss.step_slug in (select r.step_slug from unnest(v_rows) r);
         foreach v_slug in array coalesce(v_finished, '{}') loop
           -- A cascade may have ended the run (an unmet condition in fail mode): then the
           -- remaining steps stay as they are, as they would with one complete_task each.
@@ -89,20 +100,17 @@ begin
           perform pgflow._complete_step(v_run_id, v_slug);
         end loop;
 
-        return query
-          select t.* from pgflow.step_tasks t
-           where t.run_id = v_run_id
-             and (t.step_slug || '/' || t.task_index) = any (v_done);
+        return query select * from unnest(v_rows);
       end if;
     end if;
 
     -- Everything the set-based path did not take, one by one with full semantics.
     for v_item in
-      select c ->> 'step_slug' as step_slug, (c ->> 'task_index')::int as task_index, c -> 'output' as output
-        from jsonb_array_elements(completions) with ordinality as e(c, ord)
-       where (c ->> 'run_id')::uuid = v_run_id
-         and not ((c ->> 'step_slug') || '/' || (c ->> 'task_index')) = any (v_done)
-       order by 1, 2, ord
+      select c.step_slug, c.task_index, c.output
+        from unnest(v_run_ids, v_slugs, v_indexes, v_outputs) with ordinality as c(run_id, step_slug, task_index, output, ord)
+       where c.run_id = v_run_id
+         and not (c.step_slug || '/' || c.task_index) = any (v_done)
+       order by 1, 2, c.ord
     loop
       return query select * from pgflow.complete_task(v_run_id, v_item.step_slug, v_item.task_index, v_item.output);
     end loop;
