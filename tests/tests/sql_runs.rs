@@ -899,7 +899,10 @@ async fn complete_tasks_batches_map_results_and_cascades_once() {
         ),
     )
     .await;
-    assert_eq!(rows, 4, "one row per distinct task: the duplicate report changes nothing");
+    assert_eq!(
+        rows, 4,
+        "one row per distinct task: the duplicate report changes nothing"
+    );
     assert_eq!(
         step_state(pool, run, "each").await.output,
         Some(json!([100, 200, 300]))
