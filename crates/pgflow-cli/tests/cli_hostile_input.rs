@@ -205,10 +205,12 @@ async fn hostile_cli_input_fails_clearly_and_changes_nothing() {
         assert_clear_failure(&args.join(" "), &out);
     }
 
-    // A negative limit is accepted (it lists nothing); it must not fail
-    // badly or change anything.
-    let out = pgflow(&["run", "list", "--limit=-1"], Some(url));
-    assert!(!stderr(&out).contains("panicked"));
+    // A limit below 1 is refused by name.
+    for limit in ["--limit=-1", "--limit=0"] {
+        let out = pgflow(&["run", "list", limit], Some(url));
+        assert_clear_failure(limit, &out);
+        assert!(stderr(&out).contains("--limit"), "{}", stderr(&out));
+    }
 
     assert_eq!(
         snapshot(db.pool()).await,

@@ -41,8 +41,8 @@ enum RunCommand {
         /// Only runs with this status.
         #[arg(long, value_parser = ["started", "completed", "failed", "cancelled"])]
         status: Option<String>,
-        /// At most this many runs.
-        #[arg(long, default_value_t = 20)]
+        /// At most this many runs (1 or more).
+        #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(i64).range(1..))]
         limit: i64,
     },
     /// Show a run: per step status, tasks done/total, attempts, duration, error.
