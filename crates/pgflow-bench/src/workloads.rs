@@ -133,7 +133,7 @@ pub async fn latency(
         let row = tokio::time::timeout(Duration::from_secs(60), run.wait_terminal())
             .await
             .map_err(|_| BenchError::Timeout(Duration::from_secs(60)))??;
-        if row.status != "completed" {
+        if row.status != pgflow::RunStatus::Completed {
             return Err(BenchError::RunsFailed(1));
         }
         ids.push(run.run_id());

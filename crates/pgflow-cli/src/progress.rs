@@ -9,6 +9,7 @@ use std::io::Write;
 use std::time::{Duration, Instant};
 
 use pgflow_db::inspect::{self, RunDetail, RunStep};
+use pgflow_db::status::{RunStatus, StepStatus};
 use serde::Serialize;
 use sqlx::PgPool;
 use uuid::Uuid;
@@ -45,7 +46,7 @@ pub struct Renderer {
     style: Style,
     live: bool,
     drawn_lines: usize,
-    seen: HashMap<String, (String, i32)>,
+    seen: HashMap<String, (StepStatus, i32)>,
     started: Instant,
 }
 
@@ -92,7 +93,7 @@ impl Renderer {
             }
             let width = slug_width(snap);
             for step in &snap.steps {
-                let key = (step.status.clone(), step.tasks_done);
+                let key = (step.status, step.tasks_done);
                 if self.seen.get(&step.step_slug) == Some(&key) {
                     continue;
                 }
@@ -120,7 +121,7 @@ impl Renderer {
         println!(
             "run {} {} in {}",
             run.run_id,
-            self.style.status(&run.status),
+            self.style.status(run.status.as_str()),
             output::duration(run.duration_secs)
         );
     }
@@ -145,8 +146,8 @@ pub fn tasks_text(step: &RunStep) -> String {
 
 /// A fixed-width ASCII progress bar.
 pub fn bar(step: &RunStep) -> String {
-    let filled = match (step.status.as_str(), step.tasks_total()) {
-        ("completed", _) => BAR_WIDTH,
+    let filled = match (step.status, step.tasks_total()) {
+        (StepStatus::Completed, _) => BAR_WIDTH,
         (_, Some(total)) if total > 0 => {
             (step.tasks_done.max(0) as usize * BAR_WIDTH) / total as usize
         }
@@ -161,31 +162,31 @@ pub fn frame(snap: &Snapshot, style: Style) -> Vec<String> {
     let done = snap
         .steps
         .iter()
-        .filter(|s| matches!(s.status.as_str(), "completed" | "skipped"))
+        .filter(|s| matches!(s.status, StepStatus::Completed | StepStatus::Skipped))
         .count();
     let mut lines = vec![format!(
         "{} {}  {}  {}  {done}/{} steps",
         style.bold("run"),
         run.run_id,
         run.flow_slug,
-        style.status(&run.status),
+        style.status(run.status.as_str()),
         snap.steps.len()
     )];
     let width = slug_width(snap);
     for step in &snap.steps {
         let bar = bar(step);
-        let bar = match step.status.as_str() {
-            "completed" => style.green(&bar),
-            "failed" => style.red(&bar),
-            "started" => style.cyan(&bar),
+        let bar = match step.status {
+            StepStatus::Completed => style.green(&bar),
+            StepStatus::Failed => style.red(&bar),
+            StepStatus::Started => style.cyan(&bar),
             _ => style.dim(&bar),
         };
-        let status_pad = " ".repeat(9usize.saturating_sub(step.status.len()));
+        let status_pad = " ".repeat(9usize.saturating_sub(step.status.as_str().len()));
         let mut line = format!(
             "  {:<width$}  {bar}  {:>7}  {}{status_pad}",
             step.step_slug,
             tasks_text(step),
-            style.status(&step.status),
+            style.status(step.status.as_str()),
         );
         if let Some(secs) = step.duration_secs {
             line.push_str(&format!("  {:>6}", output::duration(secs)));
@@ -228,10 +229,10 @@ pub async fn watch(
 }
 
 /// The exit code for a finished run: 0 completed, 1 failed, 2 cancelled.
-pub fn exit_code(status: &str) -> u8 {
+pub fn exit_code(status: RunStatus) -> u8 {
     match status {
-        "completed" => 0,
-        "cancelled" => 2,
-        _ => 1,
+        RunStatus::Completed => 0,
+        RunStatus::Cancelled => 2,
+        RunStatus::Failed | RunStatus::Started => 1,
     }
 }

@@ -2,5 +2,5 @@
 -- their tasks for worker $2, in one statement, stamping them with claim id $3. Idempotent per
 -- claim id: run again with the same $3 after a lost reply, it reads nothing new and returns
 -- the tasks that claim started.
-SELECT flow_slug, run_id, step_slug, input, msg_id, task_index, flow_input
+SELECT flow_slug, run_id, step_slug, coalesce(input, 'null'::jsonb) AS input, msg_id, task_index, flow_input
 FROM pgflow.claim_tasks(flow_slug => $1, worker_id => $2, claim_id => $3, qty => $4, vt => $5)

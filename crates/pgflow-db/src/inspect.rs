@@ -22,11 +22,8 @@ use serde_json::Value;
 use sqlx::PgExecutor;
 use uuid::Uuid;
 
-use crate::api::ApiError;
-
-fn db(function: &'static str) -> impl FnOnce(sqlx::Error) -> ApiError {
-    move |source| ApiError::Db { function, source }
-}
+use crate::api::{ApiError, OrApi};
+use crate::status::{RunStatus, StepStatus};
 
 /// A flow with its options and how many runs it has per status.
 #[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow)]
@@ -89,8 +86,8 @@ pub struct RunSummary {
     pub run_id: Uuid,
     /// Its flow.
     pub flow_slug: String,
-    /// `started`, `completed`, `failed` or `cancelled`.
-    pub status: String,
+    /// Where the run is in its lifecycle.
+    pub status: RunStatus,
     /// Steps completed or skipped.
     pub steps_done: i32,
     /// All steps.
@@ -112,8 +109,8 @@ pub struct RunDetail {
     pub run_id: Uuid,
     /// Its flow.
     pub flow_slug: String,
-    /// `started`, `completed`, `failed` or `cancelled`.
-    pub status: String,
+    /// Where the run is in its lifecycle.
+    pub status: RunStatus,
     /// The run input.
     pub input: Value,
     /// Leaf outputs once completed.
@@ -131,7 +128,7 @@ pub struct RunDetail {
 impl RunDetail {
     /// True once the run completed, failed or was cancelled.
     pub fn is_terminal(&self) -> bool {
-        matches!(self.status.as_str(), "completed" | "failed" | "cancelled")
+        self.status.is_terminal()
     }
 }
 
@@ -144,8 +141,8 @@ pub struct RunStep {
     pub step_index: i32,
     /// `single` or `map`.
     pub step_type: String,
-    /// `created`, `started`, `completed`, `failed`, `skipped` or `cancelled`.
-    pub status: String,
+    /// Where the step is in its lifecycle.
+    pub status: StepStatus,
     /// Planned task count (`None` for a map whose parent has not finished).
     pub initial_tasks: Option<i32>,
     /// Tasks completed.
@@ -233,7 +230,7 @@ pub async fn list_flows<'e>(ex: impl PgExecutor<'e>) -> Result<Vec<FlowSummary>,
     sqlx::query_as(include_str!("../queries/inspect_list_flows.sql"))
         .fetch_all(ex)
         .await
-        .map_err(db("pgflow.flows"))
+        .or_api("pgflow.flows")
 }
 
 /// One flow; `None` when unknown.
@@ -245,7 +242,7 @@ pub async fn get_flow<'e>(
         .bind(flow_slug)
         .fetch_optional(ex)
         .await
-        .map_err(db("pgflow.flows"))
+        .or_api("pgflow.flows")
 }
 
 /// The steps of a flow in definition order (empty for an unknown flow).
@@ -257,7 +254,7 @@ pub async fn flow_steps<'e>(
         .bind(flow_slug)
         .fetch_all(ex)
         .await
-        .map_err(db("pgflow.steps"))
+        .or_api("pgflow.steps")
 }
 
 /// `pgflow.delete_flow_and_data`: drops the queue and deletes the flow with
@@ -267,7 +264,7 @@ pub async fn delete_flow<'e>(ex: impl PgExecutor<'e>, flow_slug: &str) -> Result
         .bind(flow_slug)
         .execute(ex)
         .await
-        .map_err(db("pgflow.delete_flow_and_data"))?;
+        .or_api("pgflow.delete_flow_and_data")?;
     Ok(())
 }
 
@@ -275,7 +272,7 @@ pub async fn delete_flow<'e>(ex: impl PgExecutor<'e>, flow_slug: &str) -> Result
 pub async fn list_runs<'e>(
     ex: impl PgExecutor<'e>,
     flow_slug: Option<&str>,
-    status: Option<&str>,
+    status: Option<RunStatus>,
     limit: i64,
 ) -> Result<Vec<RunSummary>, ApiError> {
     sqlx::query_as(include_str!("../queries/inspect_list_runs.sql"))
@@ -284,7 +281,7 @@ pub async fn list_runs<'e>(
         .bind(limit)
         .fetch_all(ex)
         .await
-        .map_err(db("pgflow.run_progress"))
+        .or_api("pgflow.run_progress")
 }
 
 /// One run with timestamps; `None` when unknown.
@@ -296,7 +293,7 @@ pub async fn get_run<'e>(
         .bind(run_id)
         .fetch_optional(ex)
         .await
-        .map_err(db("pgflow.runs"))
+        .or_api("pgflow.runs")
 }
 
 /// Per-step progress of a run, in definition order.
@@ -308,7 +305,7 @@ pub async fn run_steps<'e>(
         .bind(run_id)
         .fetch_all(ex)
         .await
-        .map_err(db("pgflow.step_states"))
+        .or_api("pgflow.step_states")
 }
 
 /// Workers, newest first; stopped ones only when `include_stopped`.
@@ -320,7 +317,7 @@ pub async fn list_workers<'e>(
         .bind(include_stopped)
         .fetch_all(ex)
         .await
-        .map_err(db("pgflow.workers"))
+        .or_api("pgflow.workers")
 }
 
 /// Queue depth per flow.
@@ -328,7 +325,7 @@ pub async fn queue_stats<'e>(ex: impl PgExecutor<'e>) -> Result<Vec<QueueStats>,
     sqlx::query_as(include_str!("../queries/inspect_queue_stats.sql"))
         .fetch_all(ex)
         .await
-        .map_err(db("pgmq.metrics_all"))
+        .or_api("pgmq.metrics_all")
 }
 
 /// `pgflow.prune_data_older_than`: deletes finished runs, stale workers and
@@ -341,5 +338,5 @@ pub async fn prune<'e>(
         .bind(older_than_secs)
         .fetch_one(ex)
         .await
-        .map_err(db("pgflow.prune_data_older_than"))
+        .or_api("pgflow.prune_data_older_than")
 }

@@ -3,8 +3,10 @@
 //! - [`install`]: installs pgmq (as plain SQL, when missing) and applies the
 //!   embedded migrations built from `sql/`.
 //! - [`migrations`]: the refinery migrations embedded from `migrations/`.
-//! - [`api`]: one typed Rust function per SQL function of the `pgflow` schema;
-//!   the only place the runtime sends SQL from.
+//! - [`api`]: one typed Rust function per SQL function of the `pgflow` schema,
+//!   by domain (definition, runs, tasks, workers, maintenance); the only
+//!   place the runtime sends SQL from.
+//! - [`status`]: the run, step and task statuses as enums.
 //! - [`inspect`]: read queries and maintenance calls for operators (the CLI).
 
 pub mod api;
@@ -12,5 +14,6 @@ pub mod error;
 pub mod inspect;
 pub mod install;
 pub mod migrations;
+pub mod status;
 
 pub use error::DbError;

@@ -306,7 +306,7 @@ impl Executor {
         let (Some(row), Some(wakeup)) = (row, &self.wakeup) else {
             return;
         };
-        if row.status == "queued" {
+        if row.status == api::TaskStatus::Queued {
             let delay = self.flow.retry_delay(&row.step_slug, row.attempts_count);
             wakeup.wake_at(tokio::time::Instant::now() + delay + WAKE_MARGIN);
         }

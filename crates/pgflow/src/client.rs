@@ -3,7 +3,7 @@
 use std::fmt;
 use std::time::Duration;
 
-use pgflow_db::api::{self, ApiError, RunRow, RunWithStates};
+use pgflow_db::api::{self, ApiError, RunRow, RunStatus, RunWithStates};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use serde_json::Value;
@@ -156,17 +156,14 @@ impl RunHandle {
     /// `tokio::time::timeout` to bound the wait.
     pub async fn wait<O: DeserializeOwned>(&self) -> Result<O, ClientError> {
         let run = self.wait_terminal().await?;
-        match run.status.as_str() {
-            "completed" => {
-                serde_json::from_value(run.output.unwrap_or(Value::Null)).map_err(|source| {
-                    ClientError::Output {
-                        run_id: self.run_id,
-                        source,
-                    }
-                })
-            }
-            "cancelled" => Err(ClientError::RunCancelled(self.run_id)),
-            _ => {
+        match run.status {
+            RunStatus::Completed => serde_json::from_value(run.output.unwrap_or(Value::Null))
+                .map_err(|source| ClientError::Output {
+                    run_id: self.run_id,
+                    source,
+                }),
+            RunStatus::Cancelled => Err(ClientError::RunCancelled(self.run_id)),
+            RunStatus::Failed | RunStatus::Started => {
                 let steps = api::failed_steps(&self.pool, self.run_id)
                     .await?
                     .into_iter()

@@ -34,6 +34,7 @@ pub use pgflow_core::{
     StepOptions, StepType, WhenMode,
 };
 pub use pgflow_db::api::{RunRow, RunState, RunWithStates, StepState};
+pub use pgflow_db::status::{RunStatus, StepStatus, TaskStatus};
 pub use pgflow_worker::{
     shutdown_signal, CompileMode, HandlerFailure, RunningWorker, TaskContext, Worker, WorkerConfig,
     WorkerError, WorkerFlow, WorkerFlowBuilder,

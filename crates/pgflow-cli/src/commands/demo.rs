@@ -430,10 +430,10 @@ async fn tour(
         }
         println!(
             "\ndemo run {} in {}",
-            ctx.style.status(&snap.run.status),
+            ctx.style.status(snap.run.status.as_str()),
             output::duration(snap.run.duration_secs)
         );
     }
     pool.close().await;
-    Ok(ExitCode::from(progress::exit_code(&snap.run.status)))
+    Ok(ExitCode::from(progress::exit_code(snap.run.status)))
 }

@@ -4,6 +4,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::{bail, Context as _};
+use pgflow_db::status::{RunStatus, StepStatus};
 use pgflow_db::{api, inspect};
 use serde_json::{json, Value};
 use uuid::Uuid;
@@ -12,6 +13,13 @@ use crate::context::db_error;
 use crate::output::{self, print_json, timestamp, Table};
 use crate::progress::{self, Renderer, Snapshot};
 use crate::Context;
+
+/// `--status`: one of the run statuses, as the database spells them.
+fn run_status_parser() -> impl clap::builder::TypedValueParser<Value = RunStatus> {
+    use clap::builder::TypedValueParser as _;
+    clap::builder::PossibleValuesParser::new(RunStatus::ALL.iter().map(|s| s.as_str()))
+        .try_map(|s| s.parse::<RunStatus>())
+}
 
 /// Arguments of `pgflow run`.
 #[derive(Debug, clap::Args)]
@@ -39,8 +47,8 @@ enum RunCommand {
         #[arg(long)]
         flow: Option<String>,
         /// Only runs with this status.
-        #[arg(long, value_parser = ["started", "completed", "failed", "cancelled"])]
-        status: Option<String>,
+        #[arg(long, value_parser = run_status_parser())]
+        status: Option<RunStatus>,
         /// At most this many runs (1 or more).
         #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(i64).range(1..))]
         limit: i64,
@@ -85,7 +93,7 @@ pub async fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
             flow,
             status,
             limit,
-        } => list(ctx, flow.as_deref(), status.as_deref(), limit).await,
+        } => list(ctx, flow.as_deref(), status, limit).await,
         RunCommand::Show { run_id } => show(ctx, run_id).await,
         RunCommand::Watch { run_id, opts } => watch(ctx, run_id, &opts).await,
         RunCommand::Cancel { run_id } => cancel_or_retry(ctx, run_id, true).await,
@@ -157,7 +165,7 @@ async fn start(
 async fn list(
     ctx: &Context,
     flow: Option<&str>,
-    status: Option<&str>,
+    status: Option<RunStatus>,
     limit: i64,
 ) -> anyhow::Result<ExitCode> {
     let pool = ctx.pool().await?;
@@ -180,7 +188,7 @@ async fn list(
         table.row(vec![
             r.run_id.to_string(),
             r.flow_slug.clone(),
-            s.status(&r.status),
+            s.status(r.status.as_str()),
             format!("{}/{}", r.steps_done, r.steps_total),
             format!("{}/{}", r.tasks_done, r.tasks_total),
             timestamp(&r.started_at),
@@ -197,7 +205,7 @@ pub fn print_snapshot(ctx: &Context, snap: &Snapshot) {
     let run = &snap.run;
     println!("{} {}", s.bold("run"), run.run_id);
     println!("  flow:     {}", run.flow_slug);
-    println!("  status:   {}", s.status(&run.status));
+    println!("  status:   {}", s.status(run.status.as_str()));
     println!("  started:  {}", timestamp(&run.started_at));
     if let Some(at) = &run.finished_at {
         println!("  finished: {}", timestamp(at));
@@ -223,7 +231,7 @@ pub fn print_snapshot(ctx: &Context, snap: &Snapshot) {
         table.row(vec![
             st.step_slug.clone(),
             st.step_type.clone(),
-            s.status(&st.status),
+            s.status(st.status.as_str()),
             progress::tasks_text(st),
             st.attempts.to_string(),
             st.duration_secs
@@ -263,8 +271,8 @@ async fn watch(ctx: &Context, run_id: Uuid, opts: &WatchOpts) -> anyhow::Result<
         print_json(&snap)?;
     } else if let Some(out) = &snap.run.output {
         println!("output: {}", output::truncate(&out.to_string(), 500));
-    } else if snap.run.status == "failed" {
-        for st in snap.steps.iter().filter(|s| s.status == "failed") {
+    } else if snap.run.status == RunStatus::Failed {
+        for st in snap.steps.iter().filter(|s| s.status == StepStatus::Failed) {
             println!(
                 "step {} failed: {}",
                 st.step_slug,
@@ -272,7 +280,7 @@ async fn watch(ctx: &Context, run_id: Uuid, opts: &WatchOpts) -> anyhow::Result<
             );
         }
     }
-    Ok(ExitCode::from(progress::exit_code(&snap.run.status)))
+    Ok(ExitCode::from(progress::exit_code(snap.run.status)))
 }
 
 async fn cancel_or_retry(ctx: &Context, run_id: Uuid, cancel: bool) -> anyhow::Result<ExitCode> {

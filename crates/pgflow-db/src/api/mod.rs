@@ -1,0 +1,50 @@
+//! One typed Rust function per SQL function of the `pgflow` schema (plus the
+//! few pgmq and table queries the worker and client need), grouped by what
+//! they touch:
+//!
+//! - [`definition`]: compile a flow's shape (`ensure_flow_compiled`);
+//! - [`runs`]: start, read, cancel and retry runs;
+//! - [`tasks`]: claim tasks and report their outcomes;
+//! - [`workers`]: worker rows and heartbeats;
+//! - [`maintenance`]: the stalled-task sweep and role setup.
+//!
+//! Everything is re-exported here, so `api::start_flow` works whatever
+//! module it lives in.
+//!
+//! This is the only place the runtime sends SQL from. Each query lives in
+//! `crates/pgflow-db/queries/<name>.sql` and is embedded with `include_str!`,
+//! so the SQL stays reviewable as SQL; rows map onto their structs with
+//! `sqlx::FromRow`. Every function takes any [`sqlx::PgExecutor`] (a pool, a
+//! connection or a transaction), so callers choose the transaction
+//! boundaries.
+//!
+//! ```no_run
+//! # async fn demo(pool: sqlx::PgPool) -> Result<(), pgflow_db::api::ApiError> {
+//! use pgflow_db::api;
+//! let run = api::start_flow(&pool, "greet", &serde_json::json!({"name": "Ada"}), None).await?;
+//! println!("started run {}", run.run_id);
+//! # Ok(()) }
+//! ```
+
+pub mod definition;
+mod error;
+pub mod maintenance;
+pub mod runs;
+pub mod tasks;
+pub mod workers;
+
+pub(crate) use error::OrApi;
+
+pub use crate::status::{RunStatus, StepStatus, TaskStatus, UnknownStatus};
+pub use definition::{ensure_flow_compiled, CompileOutcome, CompileStatus};
+pub use error::ApiError;
+pub use maintenance::{requeue_stalled_tasks, setup_roles, sweep_requeue_stalled};
+pub use runs::{
+    cancel_run, failed_steps, get_run, get_run_with_states, retry_run, run_input, start_flow,
+    RunRow, RunState, RunWithStates, StepState,
+};
+pub use tasks::{
+    claim_tasks, complete_task, complete_tasks, fail_task, read_with_poll, start_tasks, Completion,
+    QueueMessage, StepTaskRecord, TaskRow,
+};
+pub use workers::{heartbeat, mark_worker_stopped, register_worker};

@@ -1,0 +1,48 @@
+//! Worker rows: register, heartbeat, mark stopped.
+
+use sqlx::PgExecutor;
+use uuid::Uuid;
+
+use super::error::{ApiError, OrApi};
+
+/// Inserts the worker row (must happen before `start_tasks` names the worker).
+pub async fn register_worker<'e>(
+    ex: impl PgExecutor<'e>,
+    queue_name: &str,
+    worker_id: Uuid,
+    function_name: &str,
+) -> Result<(), ApiError> {
+    sqlx::query(include_str!("../../queries/register_worker.sql"))
+        .bind(queue_name)
+        .bind(worker_id)
+        .bind(function_name)
+        .execute(ex)
+        .await
+        .or_api("pgflow.workers")?;
+    Ok(())
+}
+
+/// Heartbeat: bumps `last_heartbeat_at`. Returns `true` when an operator has
+/// deprecated this worker (it should stop polling), and also when the row is
+/// gone (e.g. pruned), since such a worker cannot claim tasks anyway.
+pub async fn heartbeat<'e>(ex: impl PgExecutor<'e>, worker_id: Uuid) -> Result<bool, ApiError> {
+    let deprecated: Option<bool> = sqlx::query_scalar(include_str!("../../queries/heartbeat.sql"))
+        .bind(worker_id)
+        .fetch_optional(ex)
+        .await
+        .or_api("pgflow.workers")?;
+    Ok(deprecated.unwrap_or(true))
+}
+
+/// `pgflow.mark_worker_stopped`: sets the worker's `stopped_at`.
+pub async fn mark_worker_stopped<'e>(
+    ex: impl PgExecutor<'e>,
+    worker_id: Uuid,
+) -> Result<(), ApiError> {
+    sqlx::query(include_str!("../../queries/mark_worker_stopped.sql"))
+        .bind(worker_id)
+        .execute(ex)
+        .await
+        .or_api("pgflow.mark_worker_stopped")?;
+    Ok(())
+}
