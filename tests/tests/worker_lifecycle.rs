@@ -25,7 +25,7 @@ async fn worker_pool(db: &TestDb) -> PgPool {
 fn config(mode: CompileMode) -> WorkerConfig {
     WorkerConfig {
         compile_mode: mode,
-        max_poll_seconds: 1,
+        max_poll: Duration::from_secs(1),
         heartbeat_interval: Duration::from_millis(200),
         shutdown_grace: Duration::from_secs(5),
         ..Default::default()

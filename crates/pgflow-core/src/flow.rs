@@ -6,7 +6,6 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::error::FlowError;
-use crate::shape::{FlowShape, InputPattern, ShapeStep};
 use crate::slug::{is_valid_slug, MAX_FLOW_SLUG_LEN};
 
 /// Flow-level defaults. `None` means "use the database default" (3 attempts,
@@ -399,36 +398,6 @@ impl Flow {
             .and_then(|s| s.options.timeout)
             .or(self.def.options.timeout)
             .unwrap_or(60)
-    }
-
-    /// The shape JSON of SPEC §6.1, for `pgflow.ensure_flow_compiled`.
-    pub fn shape(&self) -> FlowShape {
-        FlowShape {
-            options: self.def.options.clone(),
-            steps: self
-                .def
-                .steps
-                .iter()
-                .map(|s| {
-                    let mut dependencies = s.depends_on.clone();
-                    dependencies.sort();
-                    ShapeStep {
-                        slug: s.slug.clone(),
-                        step_type: s.step_type,
-                        dependencies,
-                        when_unmet: s.when_unmet,
-                        when_exhausted: s.when_exhausted,
-                        required_input_pattern: InputPattern::from(
-                            s.required_input_pattern.clone(),
-                        ),
-                        forbidden_input_pattern: InputPattern::from(
-                            s.forbidden_input_pattern.clone(),
-                        ),
-                        options: s.options.clone(),
-                    }
-                })
-                .collect(),
-        }
     }
 }
 

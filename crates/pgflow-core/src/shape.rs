@@ -1,9 +1,11 @@
-//! The flow shape JSON (SPEC §6.1) compared by `pgflow.ensure_flow_compiled`.
+//! The flow shape JSON (SPEC §6.1) compared by `pgflow.ensure_flow_compiled`,
+//! and the conversions between it and flow definitions. Only this module
+//! knows both sides: `flow` never imports it.
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::flow::{FlowDef, FlowOptions, StepDef, StepOptions, StepType, WhenMode};
+use crate::flow::{Flow, FlowDef, FlowOptions, StepDef, StepOptions, StepType, WhenMode};
 
 /// A condition pattern wrapped so "no pattern" differs from a JSON `null`
 /// pattern: `{"defined": false}` or `{"defined": true, "value": ...}`.
@@ -89,6 +91,37 @@ impl FlowShape {
                         .filter(|_| s.forbidden_input_pattern.defined),
                     when_unmet: s.when_unmet,
                     when_exhausted: s.when_exhausted,
+                })
+                .collect(),
+        }
+    }
+}
+
+impl Flow {
+    /// The shape JSON of SPEC §6.1, for `pgflow.ensure_flow_compiled`.
+    pub fn shape(&self) -> FlowShape {
+        FlowShape {
+            options: self.options().clone(),
+            steps: self
+                .steps()
+                .iter()
+                .map(|s| {
+                    let mut dependencies = s.depends_on.clone();
+                    dependencies.sort();
+                    ShapeStep {
+                        slug: s.slug.clone(),
+                        step_type: s.step_type,
+                        dependencies,
+                        when_unmet: s.when_unmet,
+                        when_exhausted: s.when_exhausted,
+                        required_input_pattern: InputPattern::from(
+                            s.required_input_pattern.clone(),
+                        ),
+                        forbidden_input_pattern: InputPattern::from(
+                            s.forbidden_input_pattern.clone(),
+                        ),
+                        options: s.options.clone(),
+                    }
                 })
                 .collect(),
         }

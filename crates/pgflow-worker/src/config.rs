@@ -30,9 +30,9 @@ pub struct WorkerConfig {
     /// Most tasks in flight per flow. Default 10. The poller reads again as
     /// soon as a slot frees up instead of waiting for the whole batch.
     pub max_concurrent: usize,
-    /// Visibility timeout set by the read, in seconds; `start_tasks` then
-    /// extends it to the step timeout + 2. Default 5.
-    pub visibility_timeout: i32,
+    /// Visibility timeout set by the read (whole seconds; at least 1 s);
+    /// `start_tasks` then extends it to the step timeout + 2. Default 5 s.
+    pub visibility_timeout: Duration,
     /// Wake up on `pg_notify('pgflow_tasks', <flow slug>)` (sent whenever
     /// tasks are queued) instead of long-polling. Default `true`. Costs one
     /// extra connection per worker process (not taken from the pool). With
@@ -42,11 +42,11 @@ pub struct WorkerConfig {
     /// pick up what no notification announces (a message whose visibility
     /// timeout ran out, a retry or start delay scheduled by another worker).
     /// Without `listen`: how long one `read_with_poll` waits for messages.
-    /// Default 5 s.
-    pub max_poll_seconds: i32,
+    /// Whole seconds, at least 1 s. Default 5 s.
+    pub max_poll: Duration,
     /// Poll interval inside `read_with_poll` (only used without `listen`).
     /// Default 100 ms.
-    pub poll_interval_ms: i32,
+    pub poll_interval: Duration,
     /// Most successful results reported in one `pgflow.complete_tasks` call.
     /// Results are buffered per flow and flushed as soon as the previous
     /// flush returns (no waiting timer), so an idle worker reports a lone
@@ -73,10 +73,10 @@ impl Default for WorkerConfig {
             function_name: "pgflow-worker".to_string(),
             batch_size: 10,
             max_concurrent: 10,
-            visibility_timeout: 5,
+            visibility_timeout: Duration::from_secs(5),
             listen: true,
-            max_poll_seconds: 5,
-            poll_interval_ms: 100,
+            max_poll: Duration::from_secs(5),
+            poll_interval: Duration::from_millis(100),
             completion_batch_size: 50,
             heartbeat_interval: Duration::from_secs(5),
             sweep_interval: Some(Duration::from_secs(5)),
@@ -86,32 +86,15 @@ impl Default for WorkerConfig {
     }
 }
 
-/// Exponential backoff for database errors: 100 ms doubling up to a cap.
-#[derive(Debug, Clone)]
-pub(crate) struct Backoff {
-    next: Duration,
-    max: Duration,
+/// `d` in whole seconds for an SQL `integer` argument: at least 1, at most
+/// `i32::MAX` (pgmq takes seconds as integers).
+pub(crate) fn whole_secs(d: Duration) -> i32 {
+    i32::try_from(d.as_secs().max(1)).unwrap_or(i32::MAX)
 }
 
-impl Backoff {
-    const START: Duration = Duration::from_millis(100);
-
-    pub(crate) fn new(max: Duration) -> Self {
-        Backoff {
-            next: Self::START,
-            max,
-        }
-    }
-
-    pub(crate) fn next_delay(&mut self) -> Duration {
-        let delay = self.next.min(self.max);
-        self.next = (self.next * 2).min(self.max);
-        delay
-    }
-
-    pub(crate) fn reset(&mut self) {
-        self.next = Self::START;
-    }
+/// `d` in whole milliseconds for an SQL `integer` argument (at least 1).
+pub(crate) fn whole_millis(d: Duration) -> i32 {
+    i32::try_from(d.as_millis().max(1)).unwrap_or(i32::MAX)
 }
 
 #[cfg(test)]
@@ -119,11 +102,10 @@ mod tests {
     use super::*;
 
     #[test]
-    fn backoff_doubles_up_to_cap_and_resets() {
-        let mut b = Backoff::new(Duration::from_millis(500));
-        let got: Vec<_> = (0..5).map(|_| b.next_delay().as_millis()).collect();
-        assert_eq!(got, [100, 200, 400, 500, 500]);
-        b.reset();
-        assert_eq!(b.next_delay().as_millis(), 100);
+    fn durations_become_sql_integers() {
+        assert_eq!(whole_secs(Duration::from_millis(1500)), 1);
+        assert_eq!(whole_secs(Duration::ZERO), 1);
+        assert_eq!(whole_secs(Duration::from_secs(u64::MAX)), i32::MAX);
+        assert_eq!(whole_millis(Duration::from_millis(100)), 100);
     }
 }

@@ -23,10 +23,9 @@ use tokio_util::sync::CancellationToken;
 use tracing::{debug, error, info_span, warn, Instrument, Span};
 use uuid::Uuid;
 
-use crate::config::Backoff;
 use crate::flow::WorkerFlow;
 use crate::handler::{RunInputCache, TaskContext};
-use crate::poller::WAKE_MARGIN;
+use crate::timing::{self, WAKE_MARGIN};
 use crate::wakeup::Wakeup;
 
 /// A successful result waiting in the flow's result buffer.
@@ -154,7 +153,7 @@ impl Executor {
                 output: &c.output,
             })
             .collect();
-        let mut backoff = Backoff::new(self.max_backoff);
+        let mut backoff = timing::backoff(self.max_backoff);
         loop {
             match api::complete_tasks(&self.pool, &items).await {
                 Ok(_) => {
@@ -232,7 +231,7 @@ impl Executor {
     /// SQL functions are idempotent, so a retry after an unseen commit is
     /// harmless.
     async fn report(&self, task: &StepTaskRecord, mut outcome: Result<Value, String>) {
-        let mut backoff = Backoff::new(self.max_backoff);
+        let mut backoff = timing::backoff(self.max_backoff);
         loop {
             let result = match &outcome {
                 Ok(output) => {

@@ -30,6 +30,7 @@ mod flow;
 mod handler;
 mod maintenance;
 mod poller;
+mod timing;
 mod wakeup;
 
 use std::collections::HashMap;

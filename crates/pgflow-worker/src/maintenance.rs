@@ -9,7 +9,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 use uuid::Uuid;
 
-use crate::poller::sleep_or_stop;
+use crate::timing::sleep_or_stop;
 
 /// Advisory lock key shared by every pgflow-rs worker: whoever takes it runs
 /// that round's `requeue_stalled_tasks` ("pgflow" in ASCII).

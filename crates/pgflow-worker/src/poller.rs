@@ -11,17 +11,10 @@ use tokio_util::sync::CancellationToken;
 use tracing::{error, info, warn};
 use uuid::Uuid;
 
-use crate::config::{Backoff, WorkerConfig};
+use crate::config::{whole_millis, whole_secs, WorkerConfig};
 use crate::executor::{CompletionReceiver, Executor};
+use crate::timing::{self, sleep_or_stop, Backoff, WAKE_MARGIN};
 use crate::wakeup::Wakeup;
-
-/// Sleeps for `delay` unless `stop` fires first; true when stopped.
-pub(crate) async fn sleep_or_stop(stop: &CancellationToken, delay: Duration) -> bool {
-    tokio::select! {
-        _ = stop.cancelled() => true,
-        _ = tokio::time::sleep(delay) => false,
-    }
-}
 
 /// Polls one flow's queue until `stop` fires, then waits for in-flight tasks
 /// (or aborts them once `exec.hard_stop` fires) and flushes buffered results.
@@ -42,8 +35,9 @@ pub(crate) async fn poll_loop(
     let slug = exec.flow.flow.slug().to_string();
     let sem = Arc::new(Semaphore::new(cfg.max_concurrent.max(1)));
     let mut tasks: JoinSet<()> = JoinSet::new();
-    let mut backoff = Backoff::new(cfg.max_backoff);
-    let fallback = Duration::from_secs(cfg.max_poll_seconds.max(1) as u64);
+    let mut backoff = timing::backoff(cfg.max_backoff);
+    // The fallback read happens at least every second.
+    let fallback = cfg.max_poll.max(Duration::from_secs(1));
     let start_delays = exec.flow.start_delays();
     let tasks_done = CancellationToken::new();
     let reporter = completions.map(|rx| {
@@ -187,7 +181,7 @@ async fn claim(
             exec.worker_id,
             claim_id,
             qty as i32,
-            cfg.visibility_timeout,
+            whole_secs(cfg.visibility_timeout),
         )
         .await;
         match claimed {
@@ -224,9 +218,6 @@ async fn claim(
     }
 }
 
-/// How long after a retry or start delay is due the poller looks again.
-pub(crate) const WAKE_MARGIN: Duration = Duration::from_millis(50);
-
 enum ReadOutcome {
     Stopped,
     Empty,
@@ -249,10 +240,10 @@ async fn read_then_start(
         r = api::read_with_poll(
             &exec.pool,
             slug,
-            cfg.visibility_timeout,
+            whole_secs(cfg.visibility_timeout),
             permits.len() as i32,
-            cfg.max_poll_seconds,
-            cfg.poll_interval_ms,
+            whole_secs(cfg.max_poll),
+            whole_millis(cfg.poll_interval),
         ) => r,
     };
     let messages = match read {

@@ -20,8 +20,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, warn};
 
-use crate::config::Backoff;
-use crate::poller::sleep_or_stop;
+use crate::timing::{self, sleep_or_stop};
 
 /// The channel the SQL core notifies on when tasks are queued.
 pub(crate) const TASKS_CHANNEL: &str = "pgflow_tasks";
@@ -84,7 +83,7 @@ pub(crate) async fn listen_loop(
     stop: CancellationToken,
 ) {
     let options = (*pool.connect_options()).clone();
-    let mut backoff = Backoff::new(max_backoff);
+    let mut backoff = timing::backoff(max_backoff);
     loop {
         let own = PgPoolOptions::new()
             .max_connections(1)

@@ -48,7 +48,7 @@ struct Args {
     #[arg(long, default_value_t = 30_000)]
     grace_ms: u64,
     #[arg(long, default_value_t = 1)]
-    max_poll_seconds: i32,
+    max_poll_seconds: u64,
 }
 
 #[derive(Deserialize)]
@@ -225,7 +225,7 @@ async fn main() -> ExitCode {
         function_name: "test_worker".into(),
         batch_size: args.batch,
         max_concurrent: args.concurrency,
-        max_poll_seconds: args.max_poll_seconds,
+        max_poll: Duration::from_secs(args.max_poll_seconds),
         heartbeat_interval: Duration::from_millis(args.heartbeat_ms),
         sweep_interval: Some(Duration::from_millis(args.sweep_ms)),
         shutdown_grace: Duration::from_millis(args.grace_ms),

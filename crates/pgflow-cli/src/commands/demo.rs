@@ -331,7 +331,7 @@ fn worker_config() -> WorkerConfig {
         function_name: "pgflow-demo".into(),
         max_concurrent: 3,
         // Short polls and grace make the shutdown at the end quick.
-        max_poll_seconds: 1,
+        max_poll: Duration::from_secs(1),
         shutdown_grace: Duration::from_secs(5),
         ..Default::default()
     }
