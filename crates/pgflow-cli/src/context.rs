@@ -41,11 +41,10 @@ impl Context {
     /// Builds the context from the parsed global options and the terminal.
     pub fn new(global: GlobalArgs) -> Self {
         let stdout_is_terminal = std::io::stdout().is_terminal();
-        let color = stdout_is_terminal && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
         Context {
             database_url: global.database_url.filter(|url| !url.is_empty()),
             json: global.json,
-            style: Style { color },
+            style: Style::for_stream(&std::io::stdout()),
             stdout_is_terminal,
         }
     }

@@ -4,13 +4,16 @@
 //! subcommand is a module under [`commands`] with an `Args` struct and an async
 //! `run`. To add a subcommand: add a module there and a variant to [`Command`].
 //!
+//! `demo` and `bench` are cargo features (on by default): without them
+//! (`--no-default-features`) the binary builds without `pgflow-pgtemp` and
+//! `pgflow-bench`.
+//!
 //! Output conventions: results go to stdout (human tables by default, JSON
 //! with `--json`), logs and errors to stderr. Colours only when stdout is a
 //! terminal and `NO_COLOR` is unset.
 
 pub mod commands;
 pub mod context;
-pub mod duration;
 pub mod flowfile;
 pub mod output;
 pub mod progress;
@@ -51,9 +54,11 @@ pub enum Command {
     Prune(commands::prune::Args),
     /// Run an example flow end to end with in-process workers (starts a
     /// throwaway PostgreSQL when no database is given).
+    #[cfg(feature = "demo")]
     Demo(commands::demo::Args),
     /// Benchmark this machine: map, chain, hop latency and idle cost of real
     /// worker processes, each against the server's own commit rate.
+    #[cfg(feature = "bench")]
     Bench(commands::bench::Args),
 }
 
@@ -68,7 +73,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Workers(args) => commands::workers::run(&ctx, args).await,
         Command::Queues(args) => commands::queues::run(&ctx, args).await,
         Command::Prune(args) => commands::prune::run(&ctx, args).await,
+        #[cfg(feature = "demo")]
         Command::Demo(args) => commands::demo::run(&ctx, args).await,
+        #[cfg(feature = "bench")]
         Command::Bench(args) => commands::bench::run(&ctx, args).await,
     }
 }

@@ -1,8 +1,10 @@
-//! Text output helpers: colours, aligned tables, durations, JSON.
+//! Text output helpers: colours (`anstyle`), aligned tables (`comfy-table`),
+//! durations, JSON.
 
+use anstyle::{AnsiColor, Effects};
 use serde::Serialize;
 
-/// ANSI colours, or plain text when `color` is false.
+/// Colours for stdout, or plain text when `color` is false.
 #[derive(Debug, Clone, Copy)]
 pub struct Style {
     /// Whether to emit escape codes.
@@ -10,9 +12,17 @@ pub struct Style {
 }
 
 impl Style {
-    fn paint(&self, code: &str, text: &str) -> String {
+    /// Colours when `stream` is a terminal that wants them: `anstream` reads
+    /// `NO_COLOR`, `CLICOLOR(_FORCE)` and `TERM=dumb`.
+    pub fn for_stream(stream: &impl anstream::stream::RawStream) -> Self {
+        Style {
+            color: anstream::AutoStream::choice(stream) != anstream::ColorChoice::Never,
+        }
+    }
+
+    fn paint(&self, style: anstyle::Style, text: &str) -> String {
         if self.color {
-            format!("\x1b[{code}m{text}\x1b[0m")
+            format!("{style}{text}{style:#}")
         } else {
             text.to_string()
         }
@@ -20,32 +30,32 @@ impl Style {
 
     /// Bold text.
     pub fn bold(&self, text: &str) -> String {
-        self.paint("1", text)
+        self.paint(Effects::BOLD.into(), text)
     }
 
     /// Dimmed text.
     pub fn dim(&self, text: &str) -> String {
-        self.paint("2", text)
+        self.paint(Effects::DIMMED.into(), text)
     }
 
     /// Green text.
     pub fn green(&self, text: &str) -> String {
-        self.paint("32", text)
+        self.paint(AnsiColor::Green.on_default(), text)
     }
 
     /// Red text.
     pub fn red(&self, text: &str) -> String {
-        self.paint("31", text)
+        self.paint(AnsiColor::Red.on_default(), text)
     }
 
     /// Yellow text.
     pub fn yellow(&self, text: &str) -> String {
-        self.paint("33", text)
+        self.paint(AnsiColor::Yellow.on_default(), text)
     }
 
     /// Cyan text.
     pub fn cyan(&self, text: &str) -> String {
-        self.paint("36", text)
+        self.paint(AnsiColor::Cyan.on_default(), text)
     }
 
     /// A run, step, task or worker status, coloured by what it means.
@@ -60,71 +70,44 @@ impl Style {
     }
 }
 
-/// Visible width of `text`, ignoring ANSI escape sequences.
-pub fn visible_width(text: &str) -> usize {
-    let mut width = 0;
-    let mut in_escape = false;
-    for c in text.chars() {
-        if in_escape {
-            in_escape = c != 'm';
-        } else if c == '\x1b' {
-            in_escape = true;
-        } else {
-            width += 1;
-        }
-    }
-    width
-}
-
-/// A table printed with left-aligned columns separated by two spaces.
-#[derive(Debug, Default)]
+/// A table printed with left-aligned columns separated by two spaces, no
+/// borders; cells may contain colour codes.
+#[derive(Debug)]
 pub struct Table {
+    table: comfy_table::Table,
     headers: Vec<String>,
-    rows: Vec<Vec<String>>,
 }
 
 impl Table {
     /// A table with these column headers.
     pub fn new<I: IntoIterator<Item = S>, S: Into<String>>(headers: I) -> Self {
+        let mut table = comfy_table::Table::new();
+        table.load_preset(comfy_table::presets::NOTHING);
         Table {
+            table,
             headers: headers.into_iter().map(Into::into).collect(),
-            rows: Vec::new(),
         }
     }
 
-    /// Appends a row (cells may contain colour codes).
+    /// Appends a row.
     pub fn row(&mut self, cells: Vec<String>) {
-        self.rows.push(cells);
+        self.table.add_row(cells);
     }
 
     /// True when no row was added.
     pub fn is_empty(&self) -> bool {
-        self.rows.is_empty()
+        self.table.is_empty()
     }
 
     /// The table as lines; the header is bold when `style` has colours.
     pub fn render(&self, style: Style) -> Vec<String> {
-        let cols = self.headers.len();
-        let mut widths: Vec<usize> = self.headers.iter().map(|h| visible_width(h)).collect();
-        for row in &self.rows {
-            for (i, cell) in row.iter().enumerate().take(cols) {
-                widths[i] = widths[i].max(visible_width(cell));
-            }
+        let mut table = self.table.clone();
+        table.set_header(self.headers.iter().map(|h| style.bold(h)));
+        for column in table.column_iter_mut() {
+            column.set_padding((0, 2));
         }
-        let line = |cells: &[String]| {
-            let mut out = String::new();
-            for (i, cell) in cells.iter().enumerate().take(cols) {
-                out.push_str(cell);
-                // No trailing spaces after the last column.
-                if i + 1 < cells.len().min(cols) {
-                    out.push_str(&" ".repeat(widths[i] - visible_width(cell) + 2));
-                }
-            }
-            out
-        };
-        let mut lines = vec![style.bold(&line(&self.headers))];
-        lines.extend(self.rows.iter().map(|r| line(r)));
-        lines
+        // Padding pads the last column too: trim it.
+        table.lines().map(|l| l.trim_end().to_string()).collect()
     }
 
     /// Prints the table to stdout.
@@ -136,6 +119,9 @@ impl Table {
 }
 
 /// A short human duration: `850ms`, `12.3s`, `4m05s`, `2h03m`, `3d04h`.
+///
+/// Hand-written: `humantime::format_duration` prints every unit down to the
+/// nanosecond (`4m 5s 12ms 3us`), too wide for a table column.
 pub fn duration(secs: f64) -> String {
     let secs = secs.max(0.0);
     if secs < 1.0 {
@@ -200,7 +186,7 @@ mod tests {
         t.row(vec!["yyyy".into(), "2".into()]);
         let lines = Table::render(&t, Style { color: false });
         assert_eq!(lines[0], "A     B");
-        assert_eq!(visible_width(&lines[1]), "xx    1".len());
+        assert_eq!(lines[1], format!("{}    1", style.green("xx")));
         assert_eq!(lines[2], "yyyy  2");
     }
 

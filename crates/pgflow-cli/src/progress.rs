@@ -1,12 +1,14 @@
 //! Live run progress, shared by `pgflow run watch` and `pgflow demo`.
 //!
-//! On a terminal the block of per-step progress bars is redrawn in place
-//! (cursor up + clear line); otherwise one plain line is printed per step
-//! change, which reads well in logs and CI output.
+//! On a terminal the per-step progress bars are redrawn in place by
+//! `indicatif`; otherwise one plain line is printed per step change, which
+//! reads well in logs and CI output.
 
 use std::collections::HashMap;
 use std::io::Write;
 use std::time::{Duration, Instant};
+
+use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use pgflow_db::inspect::{self, RunDetail, RunStep};
 use pgflow_db::status::{RunStatus, StepStatus};
@@ -40,14 +42,22 @@ pub fn unknown_run(run_id: Uuid) -> anyhow::Error {
     anyhow::anyhow!("unknown run {run_id}: no such run in this database (see `pgflow run list`)")
 }
 
-/// Draws snapshots either live (in place) or as plain change lines.
+/// Draws snapshots either live (progress bars redrawn in place by
+/// `indicatif`) or as plain change lines.
 #[derive(Debug)]
 pub struct Renderer {
     style: Style,
-    live: bool,
-    drawn_lines: usize,
+    live: Option<LiveBars>,
     seen: HashMap<String, (StepStatus, i32)>,
     started: Instant,
+}
+
+/// The live view: a header line and one bar per step.
+#[derive(Debug)]
+struct LiveBars {
+    bars: MultiProgress,
+    header: ProgressBar,
+    steps: Vec<ProgressBar>,
 }
 
 const BAR_WIDTH: usize = 24;
@@ -55,68 +65,75 @@ const BAR_WIDTH: usize = 24;
 impl Renderer {
     /// A renderer; `live` redraws in place (use only on a terminal).
     pub fn new(style: Style, live: bool) -> Self {
+        let live = live.then(|| {
+            let bars = MultiProgress::with_draw_target(ProgressDrawTarget::stdout());
+            let header = bars.add(
+                ProgressBar::new(0)
+                    .with_style(ProgressStyle::with_template("{msg}").expect("a valid template")),
+            );
+            LiveBars {
+                bars,
+                header,
+                steps: Vec::new(),
+            }
+        });
         Renderer {
             style,
             live,
-            drawn_lines: 0,
             seen: HashMap::new(),
             started: Instant::now(),
         }
     }
 
-    /// Shows `snap`: redraws the block, or prints lines for what changed.
+    /// Shows `snap`: updates the bars, or prints lines for what changed.
     pub fn update(&mut self, snap: &Snapshot) {
+        match &mut self.live {
+            Some(live) => live.update(snap, self.style),
+            None => self.print_changes(snap),
+        }
+    }
+
+    fn print_changes(&mut self, snap: &Snapshot) {
         let mut out = std::io::stdout().lock();
-        if self.live {
-            let lines = frame(snap, self.style);
-            if self.drawn_lines > 0 {
-                // Move to the start of the block drawn last time.
-                let _ = write!(out, "\x1b[{}F", self.drawn_lines);
+        if self.seen.is_empty() {
+            let _ = writeln!(
+                out,
+                "watching run {} of flow {} ({} steps)",
+                snap.run.run_id,
+                snap.run.flow_slug,
+                snap.steps.len()
+            );
+        }
+        let width = slug_width(snap);
+        for step in &snap.steps {
+            let key = (step.status, step.tasks_done);
+            if self.seen.get(&step.step_slug) == Some(&key) {
+                continue;
             }
-            for line in &lines {
-                let _ = writeln!(out, "\x1b[2K{line}");
-            }
-            // A shorter frame (cannot happen today) must not leave stale lines.
-            for _ in lines.len()..self.drawn_lines {
-                let _ = writeln!(out, "\x1b[2K");
-            }
-            self.drawn_lines = self.drawn_lines.max(lines.len());
-        } else {
-            if self.seen.is_empty() {
-                let _ = writeln!(
-                    out,
-                    "watching run {} of flow {} ({} steps)",
-                    snap.run.run_id,
-                    snap.run.flow_slug,
-                    snap.steps.len()
-                );
-            }
-            let width = slug_width(snap);
-            for step in &snap.steps {
-                let key = (step.status, step.tasks_done);
-                if self.seen.get(&step.step_slug) == Some(&key) {
-                    continue;
-                }
-                self.seen.insert(step.step_slug.clone(), key);
-                let _ = writeln!(
-                    out,
-                    "{:>8}  {:<width$}  {:<9}  {}{}",
-                    output::duration(self.started.elapsed().as_secs_f64()),
-                    step.step_slug,
-                    step.status,
-                    tasks_text(step),
-                    step.error_message
-                        .as_deref()
-                        .map(|e| format!("  error: {}", output::truncate(e, 100)))
-                        .unwrap_or_default(),
-                );
-            }
+            self.seen.insert(step.step_slug.clone(), key);
+            let _ = writeln!(
+                out,
+                "{:>8}  {:<width$}  {:<9}  {}{}",
+                output::duration(self.started.elapsed().as_secs_f64()),
+                step.step_slug,
+                step.status,
+                tasks_text(step),
+                step.error_message
+                    .as_deref()
+                    .map(|e| format!("  error: {}", output::truncate(e, 100)))
+                    .unwrap_or_default(),
+            );
         }
         let _ = out.flush();
     }
 
     /// Prints the closing summary line of a finished run.
     pub fn finish(&mut self, snap: &Snapshot) {
+        if let Some(live) = &self.live {
+            // Leave the last frame on screen above the summary.
+            live.header.finish();
+            live.steps.iter().for_each(ProgressBar::finish);
+        }
         let run = &snap.run;
         println!(
             "run {} {} in {}",
@@ -125,6 +142,79 @@ impl Renderer {
             output::duration(run.duration_secs)
         );
     }
+}
+
+impl LiveBars {
+    fn update(&mut self, snap: &Snapshot, style: Style) {
+        let run = &snap.run;
+        let done = snap
+            .steps
+            .iter()
+            .filter(|s| matches!(s.status, StepStatus::Completed | StepStatus::Skipped))
+            .count();
+        self.header.set_message(format!(
+            "{} {}  {}  {}  {done}/{} steps",
+            style.bold("run"),
+            run.run_id,
+            run.flow_slug,
+            style.status(run.status.as_str()),
+            snap.steps.len()
+        ));
+        while self.steps.len() < snap.steps.len() {
+            self.steps.push(self.bars.add(ProgressBar::new(0)));
+        }
+        let width = slug_width(snap);
+        for (bar, step) in self.steps.iter().zip(&snap.steps) {
+            bar.set_style(bar_style(step.status, style));
+            let total = step.tasks_total().unwrap_or(0).max(0) as u64;
+            if step.status == StepStatus::Completed {
+                // A completed step shows a full bar, even a map of 0 tasks.
+                bar.set_length(total.max(1));
+                bar.set_position(total.max(1));
+            } else {
+                bar.set_length(total);
+                bar.set_position(step.tasks_done.max(0) as u64);
+            }
+            bar.set_prefix(format!("{:<width$}", step.step_slug));
+            bar.set_message(step_details(step, style));
+        }
+    }
+}
+
+/// The bar of one step, coloured by its status.
+fn bar_style(status: StepStatus, style: Style) -> ProgressStyle {
+    let colour = match (style.color, status) {
+        (false, _) => "",
+        (true, StepStatus::Completed) => ".green",
+        (true, StepStatus::Failed) => ".red",
+        (true, StepStatus::Started) => ".cyan",
+        (true, _) => ".dim",
+    };
+    ProgressStyle::with_template(&format!(
+        "  {{prefix}}  [{{bar:{BAR_WIDTH}{colour}}}]  {{msg}}"
+    ))
+    .expect("a valid template")
+    .progress_chars("#-")
+}
+
+/// What follows a step's bar: tasks, status, duration, attempts, error.
+fn step_details(step: &RunStep, style: Style) -> String {
+    let status_pad = " ".repeat(9usize.saturating_sub(step.status.as_str().len()));
+    let mut line = format!(
+        "{:>7}  {}{status_pad}",
+        tasks_text(step),
+        style.status(step.status.as_str()),
+    );
+    if let Some(secs) = step.duration_secs {
+        line.push_str(&format!("  {:>6}", output::duration(secs)));
+    }
+    if step.attempts > 1 {
+        line.push_str(&format!("  attempts {}", step.attempts));
+    }
+    if let Some(err) = &step.error_message {
+        line.push_str(&format!("  {}", style.red(&output::truncate(err, 60))));
+    }
+    line
 }
 
 fn slug_width(snap: &Snapshot) -> usize {
@@ -142,64 +232,6 @@ pub fn tasks_text(step: &RunStep) -> String {
         Some(total) => format!("{}/{}", step.tasks_done, total),
         None => format!("{}/?", step.tasks_done),
     }
-}
-
-/// A fixed-width ASCII progress bar.
-pub fn bar(step: &RunStep) -> String {
-    let filled = match (step.status, step.tasks_total()) {
-        (StepStatus::Completed, _) => BAR_WIDTH,
-        (_, Some(total)) if total > 0 => {
-            (step.tasks_done.max(0) as usize * BAR_WIDTH) / total as usize
-        }
-        _ => 0,
-    };
-    format!("[{}{}]", "#".repeat(filled), "-".repeat(BAR_WIDTH - filled))
-}
-
-/// The lines of one live frame: a run header and one bar per step.
-pub fn frame(snap: &Snapshot, style: Style) -> Vec<String> {
-    let run = &snap.run;
-    let done = snap
-        .steps
-        .iter()
-        .filter(|s| matches!(s.status, StepStatus::Completed | StepStatus::Skipped))
-        .count();
-    let mut lines = vec![format!(
-        "{} {}  {}  {}  {done}/{} steps",
-        style.bold("run"),
-        run.run_id,
-        run.flow_slug,
-        style.status(run.status.as_str()),
-        snap.steps.len()
-    )];
-    let width = slug_width(snap);
-    for step in &snap.steps {
-        let bar = bar(step);
-        let bar = match step.status {
-            StepStatus::Completed => style.green(&bar),
-            StepStatus::Failed => style.red(&bar),
-            StepStatus::Started => style.cyan(&bar),
-            _ => style.dim(&bar),
-        };
-        let status_pad = " ".repeat(9usize.saturating_sub(step.status.as_str().len()));
-        let mut line = format!(
-            "  {:<width$}  {bar}  {:>7}  {}{status_pad}",
-            step.step_slug,
-            tasks_text(step),
-            style.status(step.status.as_str()),
-        );
-        if let Some(secs) = step.duration_secs {
-            line.push_str(&format!("  {:>6}", output::duration(secs)));
-        }
-        if step.attempts > 1 {
-            line.push_str(&format!("  attempts {}", step.attempts));
-        }
-        if let Some(err) = &step.error_message {
-            line.push_str(&format!("  {}", style.red(&output::truncate(err, 60))));
-        }
-        lines.push(line);
-    }
-    lines
 }
 
 /// Polls the run every `interval`, drawing progress (unless `quiet`), until

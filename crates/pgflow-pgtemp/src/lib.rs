@@ -44,8 +44,9 @@ const PORT_ATTEMPTS: usize = 3;
 pub enum PgTempError {
     /// No directory with `initdb`, `pg_ctl` and `postgres` was found.
     #[error(
-        "PostgreSQL binaries not found: no pg_ctl on PATH, no `pg_config --bindir`, \
-         nothing under /usr/lib/postgresql/*/bin (install the `postgresql` package)"
+        "PostgreSQL binaries not found: no PGFLOW_PG_BIN, no pg_ctl on PATH, no \
+         `pg_config --bindir`, nothing under /usr/lib/postgresql/*/bin (install the \
+         `postgresql` package)"
     )]
     BinariesNotFound,
     /// Running as root but the `postgres` OS account does not exist.
@@ -472,34 +473,61 @@ impl Drop for TempCluster {
     }
 }
 
-/// Finds the directory of the PostgreSQL server binaries, in order: `pg_ctl`
-/// on PATH, `pg_config --bindir`, the newest `/usr/lib/postgresql/*/bin`.
+/// Environment variable naming the PostgreSQL bin directory to use.
+pub const PG_BIN_ENV: &str = "PGFLOW_PG_BIN";
+
+/// Finds the directory of the PostgreSQL server binaries (`pg_ctl`,
+/// `initdb`, `postgres`), in order: `$PGFLOW_PG_BIN`, the real directory of
+/// each `pg_ctl` on `PATH`, `pg_config --bindir`, the newest
+/// `/usr/lib/postgresql/<major>/bin`. The same rule as `scripts/lib/pg-bin.sh`,
+/// which the scripts use before anything is built (a test keeps them equal).
 pub fn find_bin_dir() -> Result<PathBuf, PgTempError> {
+    find_bin_dir_with(std::env::var_os(PG_BIN_ENV), std::env::var_os("PATH"))
+}
+
+/// [`find_bin_dir`] with the two environment variables it reads given
+/// explicitly (`pg_config` is still looked up on the given `PATH`).
+pub fn find_bin_dir_with(
+    pg_bin: Option<OsString>,
+    path: Option<OsString>,
+) -> Result<PathBuf, PgTempError> {
     let has_server = |dir: &Path| {
         ["pg_ctl", "initdb", "postgres"]
             .iter()
             .all(|b| dir.join(b).is_file())
     };
 
-    if let Some(path) = std::env::var_os("PATH") {
-        for dir in std::env::split_paths(&path) {
-            let candidate = dir.join("pg_ctl");
-            if !candidate.is_file() {
-                continue;
-            }
-            // Debian links only some tools into /usr/bin; the real dir has them all.
-            if let Some(real_dir) = fs::canonicalize(&candidate)
-                .ok()
-                .and_then(|p| p.parent().map(Path::to_path_buf))
-            {
-                if has_server(&real_dir) {
-                    return Ok(real_dir);
-                }
+    if let Some(dir) = pg_bin.filter(|d| !d.is_empty()).map(PathBuf::from) {
+        if has_server(&dir) {
+            return Ok(dir);
+        }
+    }
+
+    let path_dirs: Vec<PathBuf> = path
+        .as_deref()
+        .map(|p| std::env::split_paths(p).collect())
+        .unwrap_or_default();
+    for dir in &path_dirs {
+        let candidate = dir.join("pg_ctl");
+        if !candidate.is_file() {
+            continue;
+        }
+        // Debian links only some tools into /usr/bin; the real dir has them all.
+        if let Some(real_dir) = fs::canonicalize(&candidate)
+            .ok()
+            .and_then(|p| p.parent().map(Path::to_path_buf))
+        {
+            if has_server(&real_dir) {
+                return Ok(real_dir);
             }
         }
     }
 
-    if let Ok(out) = Command::new("pg_config").arg("--bindir").output() {
+    let pg_config = path_dirs
+        .iter()
+        .map(|d| d.join("pg_config"))
+        .find(|p| p.is_file());
+    if let Some(Ok(out)) = pg_config.map(|p| Command::new(p).arg("--bindir").output()) {
         if out.status.success() {
             let dir = PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());
             if has_server(&dir) {

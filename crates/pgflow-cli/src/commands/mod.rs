@@ -1,6 +1,8 @@
 //! One module per subcommand, each with `Args` (clap) and `run`.
 
+#[cfg(feature = "bench")]
 pub mod bench;
+#[cfg(feature = "demo")]
 pub mod demo;
 pub mod flow;
 pub mod install;
