@@ -19,6 +19,13 @@
 //!
 //! Set `PGFLOW_TEST_KEEP_DB=1` to keep the databases after the tests, for
 //! poking at them with psql.
+//!
+//! Every test crate uses the same fixtures from here: [`TestDb`] for the
+//! database, [`FakeWorker`] to play a worker through the SQL API.
+
+mod fake_worker;
+
+pub use fake_worker::FakeWorker;
 
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};

@@ -1,21 +1,15 @@
 //! Fixtures for the SQL behaviour tests: define flows, play a worker through the SQL API
 //! (`pgmq.read` + `pgflow.start_tasks`, `complete_task`, `fail_task`) and read state back.
+//! The worker itself is `pgflow_tests::FakeWorker`, shared with the CLI tests.
 #![allow(dead_code)]
 
+pub use pgflow_tests::FakeWorker;
 use serde_json::Value;
-use sqlx::{PgPool, Row};
+use sqlx::{FromRow, PgPool, Row};
 use uuid::Uuid;
 
 /// One task handed out by `pgflow.start_tasks`.
-#[derive(Debug, Clone)]
-pub struct Task {
-    pub run_id: Uuid,
-    pub step_slug: String,
-    pub input: Value,
-    pub msg_id: i64,
-    pub task_index: i32,
-    pub flow_input: Option<Value>,
-}
+pub type Task = pgflow_db::api::StepTaskRecord;
 
 /// A database error as a user sees it: SQLSTATE, message, detail.
 #[derive(Debug)]
@@ -79,14 +73,7 @@ pub async fn scalar_text(pool: &PgPool, sql: &str) -> Option<String> {
 
 /// Registers a worker row for `flow` (start_tasks needs one) and returns its id.
 pub async fn worker(pool: &PgPool, flow: &str) -> Uuid {
-    let id = Uuid::new_v4();
-    sqlx::query("insert into pgflow.workers (worker_id, queue_name, function_name) values ($1, $2, 'tests')")
-        .bind(id)
-        .bind(flow)
-        .execute(pool)
-        .await
-        .unwrap();
-    id
+    FakeWorker::register(pool, flow).await.id
 }
 
 /// Starts a run and returns its id.
@@ -101,28 +88,15 @@ pub async fn start(pool: &PgPool, flow: &str, input: Value) -> Uuid {
 
 /// Reads up to `qty` visible messages of `flow` and starts their tasks, as a worker does.
 pub async fn read_and_start(pool: &PgPool, flow: &str, worker_id: Uuid, qty: i32) -> Vec<Task> {
-    let rows = sqlx::query(
-        "select * from pgflow.start_tasks($1,
-            (select coalesce(array_agg(msg_id), '{}') from pgmq.read($1, 5, $2)), $3)",
-    )
-    .bind(flow)
-    .bind(qty)
-    .bind(worker_id)
-    .fetch_all(pool)
-    .await
-    .unwrap_or_else(|e| panic!("read_and_start({flow}) failed: {e}"));
-    rows.into_iter().map(task_from_row).collect()
+    let worker = FakeWorker {
+        id: worker_id,
+        flow: flow.to_string(),
+    };
+    worker.read_and_start(pool, qty).await
 }
 
 pub fn task_from_row(r: sqlx::postgres::PgRow) -> Task {
-    Task {
-        run_id: r.get("run_id"),
-        step_slug: r.get("step_slug"),
-        input: r.get("input"),
-        msg_id: r.get("msg_id"),
-        task_index: r.get("task_index"),
-        flow_input: r.get("flow_input"),
-    }
+    Task::from_row(&r).expect("a step_task_record row")
 }
 
 /// Makes every message of `flow` visible now (skips retry delays in tests).

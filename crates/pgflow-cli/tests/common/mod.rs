@@ -1,14 +1,12 @@
 //! Helpers for running the real `pgflow` binary in tests.
-#![allow(dead_code)] // each test file uses a different subset
+#![allow(dead_code, unused_imports)] // each test file uses a different subset
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use pgflow_db::api;
+pub use pgflow_tests::FakeWorker;
 use serde_json::Value;
-use sqlx::PgPool;
-use uuid::Uuid;
 
 /// A `pgflow` command with `DATABASE_URL` cleared (set it with `db`).
 pub fn cmd(args: &[&str], database_url: Option<&str>) -> Command {
@@ -100,57 +98,5 @@ pub fn wait_with_limit(mut child: Child, limit: Duration) -> Output {
             );
         }
         std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
-/// Acts as a worker from the test: registers a worker row (needed before
-/// `start_tasks`), reads one visible message of `flow` and claims its task.
-pub struct FakeWorker {
-    pub id: Uuid,
-    flow: String,
-}
-
-impl FakeWorker {
-    pub async fn register(pool: &PgPool, flow: &str) -> Self {
-        let id = Uuid::new_v4();
-        api::register_worker(pool, flow, id, "cli-test")
-            .await
-            .unwrap();
-        FakeWorker {
-            id,
-            flow: flow.to_string(),
-        }
-    }
-
-    /// Reads and starts the next task, waiting up to 2 s for it.
-    pub async fn next(&self, pool: &PgPool) -> api::StepTaskRecord {
-        let msgs = api::read_with_poll(pool, &self.flow, 30, 1, 2, 50)
-            .await
-            .unwrap();
-        let ids: Vec<i64> = msgs.iter().map(|m| m.msg_id).collect();
-        assert_eq!(ids.len(), 1, "expected one message on {}", self.flow);
-        let mut tasks = api::start_tasks(pool, &self.flow, &ids, self.id)
-            .await
-            .unwrap();
-        assert_eq!(tasks.len(), 1);
-        tasks.remove(0)
-    }
-
-    /// Runs the next task and completes it with `output`.
-    pub async fn complete_next(&self, pool: &PgPool, output: Value) -> String {
-        let task = self.next(pool).await;
-        api::complete_task(pool, task.run_id, &task.step_slug, task.task_index, &output)
-            .await
-            .unwrap();
-        task.step_slug
-    }
-
-    /// Runs the next task and fails it with `error`.
-    pub async fn fail_next(&self, pool: &PgPool, error: &str) -> String {
-        let task = self.next(pool).await;
-        api::fail_task(pool, task.run_id, &task.step_slug, task.task_index, error)
-            .await
-            .unwrap();
-        task.step_slug
     }
 }
