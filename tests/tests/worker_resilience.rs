@@ -5,7 +5,7 @@ mod worker_support;
 
 use std::time::Duration;
 
-use pgflow::Client;
+use pgflow::{Client, RunHandle};
 use pgflow_pgtemp::TempCluster;
 use pgflow_tests::TestDb;
 use serde_json::{json, Value};
@@ -33,6 +33,34 @@ async fn started_by(pool: &sqlx::PgPool, worker_id: Uuid) -> i64 {
     .await
 }
 
+/// Spawns a worker process with `args`, starts a `bigmap` run over `0..n`
+/// and waits until that worker holds `busy` started tasks.
+async fn bigmap_with_busy_worker(
+    db: &TestDb,
+    args: &[&str],
+    n: i64,
+    busy: i64,
+) -> (WorkerProc, Uuid, RunHandle) {
+    let worker = WorkerProc::spawn(db.url(), args);
+    let worker_id = worker.worker_ids[0];
+    let input: Vec<i64> = (0..n).collect();
+    let run = Client::new(db.pool().clone())
+        .start_flow("bigmap", &input)
+        .await
+        .unwrap();
+    let pool = db.pool().clone();
+    wait_until(
+        &format!("the worker to hold {busy} started tasks"),
+        Duration::from_secs(30),
+        || {
+            let pool = pool.clone();
+            async move { started_by(&pool, worker_id).await >= busy }
+        },
+    )
+    .await;
+    (worker, worker_id, run)
+}
+
 fn sum_doubled(n: i64) -> Value {
     json!({"total": 2 * (0..n).sum::<i64>()})
 }
@@ -49,25 +77,8 @@ async fn killed_worker_tasks_are_requeued_and_the_run_completes() {
         "--concurrency",
         "10",
     ];
-    let mut victim = WorkerProc::spawn(db.url(), &args);
-    let victim_id = victim.worker_ids[0];
     let n = 200;
-    let input: Vec<i64> = (0..n).collect();
-    let run = Client::new(db.pool().clone())
-        .start_flow("bigmap", &input)
-        .await
-        .unwrap();
-
-    let pool = db.pool().clone();
-    wait_until(
-        "the victim to hold 10 started tasks",
-        Duration::from_secs(30),
-        || {
-            let pool = pool.clone();
-            async move { started_by(&pool, victim_id).await >= 10 }
-        },
-    )
-    .await;
+    let (mut victim, victim_id, run) = bigmap_with_busy_worker(&db, &args, n, 10).await;
     victim.sigkill();
     let orphaned = started_by(db.pool(), victim_id).await;
     assert!(orphaned > 0);
@@ -108,25 +119,8 @@ async fn sigterm_lets_in_flight_tasks_finish_and_marks_the_worker_stopped() {
         "--batch",
         "5",
     ];
-    let mut first = WorkerProc::spawn(db.url(), &args);
-    let first_id = first.worker_ids[0];
     let n = 30;
-    let input: Vec<i64> = (0..n).collect();
-    let run = Client::new(db.pool().clone())
-        .start_flow("bigmap", &input)
-        .await
-        .unwrap();
-
-    let pool = db.pool().clone();
-    wait_until(
-        "the worker to hold 5 started tasks",
-        Duration::from_secs(30),
-        || {
-            let pool = pool.clone();
-            async move { started_by(&pool, first_id).await >= 5 }
-        },
-    )
-    .await;
+    let (mut first, first_id, run) = bigmap_with_busy_worker(&db, &args, n, 5).await;
     first.sigterm();
     let exit = first.wait_exit(Duration::from_secs(20)).await;
     assert!(

@@ -22,7 +22,7 @@ use serde_json::Value;
 use sqlx::PgExecutor;
 use uuid::Uuid;
 
-use crate::api::{ApiError, OrApi};
+use crate::api::{call, ApiError, OrApi};
 use crate::status::{RunStatus, StepStatus};
 
 /// A flow with its options and how many runs it has per status.
@@ -227,10 +227,7 @@ pub struct PruneReport {
 
 /// All flows, by slug.
 pub async fn list_flows<'e>(ex: impl PgExecutor<'e>) -> Result<Vec<FlowSummary>, ApiError> {
-    sqlx::query_as(include_str!("../queries/inspect_list_flows.sql"))
-        .fetch_all(ex)
-        .await
-        .or_api("pgflow.flows")
+    call!(rows "inspect_list_flows.sql", "pgflow.flows", fetch_all(ex))
 }
 
 /// One flow; `None` when unknown.
@@ -238,11 +235,7 @@ pub async fn get_flow<'e>(
     ex: impl PgExecutor<'e>,
     flow_slug: &str,
 ) -> Result<Option<FlowSummary>, ApiError> {
-    sqlx::query_as(include_str!("../queries/inspect_get_flow.sql"))
-        .bind(flow_slug)
-        .fetch_optional(ex)
-        .await
-        .or_api("pgflow.flows")
+    call!(rows "inspect_get_flow.sql", "pgflow.flows", fetch_optional(ex), flow_slug)
 }
 
 /// The steps of a flow in definition order (empty for an unknown flow).
@@ -250,21 +243,13 @@ pub async fn flow_steps<'e>(
     ex: impl PgExecutor<'e>,
     flow_slug: &str,
 ) -> Result<Vec<FlowStep>, ApiError> {
-    sqlx::query_as(include_str!("../queries/inspect_flow_steps.sql"))
-        .bind(flow_slug)
-        .fetch_all(ex)
-        .await
-        .or_api("pgflow.steps")
+    call!(rows "inspect_flow_steps.sql", "pgflow.steps", fetch_all(ex), flow_slug)
 }
 
 /// `pgflow.delete_flow_and_data`: drops the queue and deletes the flow with
 /// every run. Check the flow exists first: pgmq fails on a missing queue.
 pub async fn delete_flow<'e>(ex: impl PgExecutor<'e>, flow_slug: &str) -> Result<(), ApiError> {
-    sqlx::query(include_str!("../queries/inspect_delete_flow.sql"))
-        .bind(flow_slug)
-        .execute(ex)
-        .await
-        .or_api("pgflow.delete_flow_and_data")?;
+    call!(query "inspect_delete_flow.sql", "pgflow.delete_flow_and_data", execute(ex), flow_slug)?;
     Ok(())
 }
 
@@ -275,13 +260,14 @@ pub async fn list_runs<'e>(
     status: Option<RunStatus>,
     limit: i64,
 ) -> Result<Vec<RunSummary>, ApiError> {
-    sqlx::query_as(include_str!("../queries/inspect_list_runs.sql"))
-        .bind(flow_slug)
-        .bind(status)
-        .bind(limit)
-        .fetch_all(ex)
-        .await
-        .or_api("pgflow.run_progress")
+    call!(
+        rows "inspect_list_runs.sql",
+        "pgflow.run_progress",
+        fetch_all(ex),
+        flow_slug,
+        status,
+        limit,
+    )
 }
 
 /// One run with timestamps; `None` when unknown.
@@ -289,11 +275,7 @@ pub async fn get_run<'e>(
     ex: impl PgExecutor<'e>,
     run_id: Uuid,
 ) -> Result<Option<RunDetail>, ApiError> {
-    sqlx::query_as(include_str!("../queries/inspect_get_run.sql"))
-        .bind(run_id)
-        .fetch_optional(ex)
-        .await
-        .or_api("pgflow.runs")
+    call!(rows "inspect_get_run.sql", "pgflow.runs", fetch_optional(ex), run_id)
 }
 
 /// Per-step progress of a run, in definition order.
@@ -301,11 +283,7 @@ pub async fn run_steps<'e>(
     ex: impl PgExecutor<'e>,
     run_id: Uuid,
 ) -> Result<Vec<RunStep>, ApiError> {
-    sqlx::query_as(include_str!("../queries/inspect_run_steps.sql"))
-        .bind(run_id)
-        .fetch_all(ex)
-        .await
-        .or_api("pgflow.step_states")
+    call!(rows "inspect_run_steps.sql", "pgflow.step_states", fetch_all(ex), run_id)
 }
 
 /// Workers, newest first; stopped ones only when `include_stopped`.
@@ -313,19 +291,12 @@ pub async fn list_workers<'e>(
     ex: impl PgExecutor<'e>,
     include_stopped: bool,
 ) -> Result<Vec<WorkerInfo>, ApiError> {
-    sqlx::query_as(include_str!("../queries/inspect_list_workers.sql"))
-        .bind(include_stopped)
-        .fetch_all(ex)
-        .await
-        .or_api("pgflow.workers")
+    call!(rows "inspect_list_workers.sql", "pgflow.workers", fetch_all(ex), include_stopped)
 }
 
 /// Queue depth per flow.
 pub async fn queue_stats<'e>(ex: impl PgExecutor<'e>) -> Result<Vec<QueueStats>, ApiError> {
-    sqlx::query_as(include_str!("../queries/inspect_queue_stats.sql"))
-        .fetch_all(ex)
-        .await
-        .or_api("pgmq.metrics_all")
+    call!(rows "inspect_queue_stats.sql", "pgmq.metrics_all", fetch_all(ex))
 }
 
 /// `pgflow.prune_data_older_than`: deletes finished runs, stale workers and
@@ -334,9 +305,5 @@ pub async fn prune<'e>(
     ex: impl PgExecutor<'e>,
     older_than_secs: f64,
 ) -> Result<PruneReport, ApiError> {
-    sqlx::query_as(include_str!("../queries/inspect_prune.sql"))
-        .bind(older_than_secs)
-        .fetch_one(ex)
-        .await
-        .or_api("pgflow.prune_data_older_than")
+    call!(rows "inspect_prune.sql", "pgflow.prune_data_older_than", fetch_one(ex), older_than_secs)
 }

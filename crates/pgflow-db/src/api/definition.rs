@@ -39,13 +39,14 @@ pub async fn ensure_flow_compiled<'e>(
     allow_data_loss: bool,
 ) -> Result<CompileOutcome, ApiError> {
     const F: &str = "pgflow.ensure_flow_compiled";
-    let value: Value = sqlx::query_scalar(include_str!("../../queries/ensure_flow_compiled.sql"))
-        .bind(flow_slug)
-        .bind(shape)
-        .bind(allow_data_loss)
-        .fetch_one(ex)
-        .await
-        .or_api(F)?;
+    let value: Value = call!(
+        scalar "ensure_flow_compiled.sql",
+        F,
+        fetch_one(ex),
+        flow_slug,
+        shape,
+        allow_data_loss,
+    )?;
     from_json(F, value)
 }
 

@@ -8,10 +8,7 @@ use super::error::{ApiError, OrApi};
 /// how many. Safe to call from many sessions (SKIP LOCKED), but see
 /// [`sweep_requeue_stalled`] for the fleet-wide single-runner variant.
 pub async fn requeue_stalled_tasks<'e>(ex: impl PgExecutor<'e>) -> Result<i32, ApiError> {
-    sqlx::query_scalar(include_str!("../../queries/requeue_stalled_tasks.sql"))
-        .fetch_one(ex)
-        .await
-        .or_api("pgflow.requeue_stalled_tasks")
+    call!(scalar "requeue_stalled_tasks.sql", "pgflow.requeue_stalled_tasks", fetch_one(ex))
 }
 
 /// Runs `requeue_stalled_tasks` only if this session wins the transaction
@@ -22,11 +19,12 @@ pub async fn sweep_requeue_stalled<'e>(
     ex: impl PgExecutor<'e>,
     lock_key: i64,
 ) -> Result<Option<i32>, ApiError> {
-    sqlx::query_scalar(include_str!("../../queries/sweep_requeue_stalled.sql"))
-        .bind(lock_key)
-        .fetch_one(ex)
-        .await
-        .or_api("pgflow.requeue_stalled_tasks")
+    call!(
+        scalar "sweep_requeue_stalled.sql",
+        "pgflow.requeue_stalled_tasks",
+        fetch_one(ex),
+        lock_key,
+    )
 }
 
 /// `pgflow.setup_roles`: creates (when missing) a NOLOGIN role for workers, allowed only to
@@ -41,11 +39,6 @@ pub async fn setup_roles<'e>(
     worker_role: &str,
     reader_role: &str,
 ) -> Result<(), ApiError> {
-    sqlx::query(include_str!("../../queries/setup_roles.sql"))
-        .bind(worker_role)
-        .bind(reader_role)
-        .execute(ex)
-        .await
-        .or_api("pgflow.setup_roles")?;
+    call!(query "setup_roles.sql", "pgflow.setup_roles", execute(ex), worker_role, reader_role)?;
     Ok(())
 }

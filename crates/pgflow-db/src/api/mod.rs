@@ -26,6 +26,27 @@
 //! # Ok(()) }
 //! ```
 
+/// The body of every call in this crate: sends one query file of
+/// `crates/pgflow-db/queries/` with its arguments, fetches with the given
+/// method and names the SQL function in errors ([`OrApi`]).
+///
+/// `call!(<kind> "<file>.sql", "<function>", <fetch>(<executor>), <args>...)`,
+/// with `rows` (`sqlx::query_as`: `FromRow` structs or tuples), `scalar`
+/// (`sqlx::query_scalar`) or `query` (`sqlx::query`, e.g. with `execute`).
+macro_rules! call {
+    ($kind:ident $file:literal, $function:expr, $fetch:ident($ex:expr) $(, $arg:expr)* $(,)?) => {
+        $crate::api::call!(@ $kind, concat!(env!("CARGO_MANIFEST_DIR"), "/queries/", $file))
+            $(.bind($arg))*
+            .$fetch($ex)
+            .await
+            .or_api($function)
+    };
+    (@ rows, $path:expr) => { sqlx::query_as(include_str!($path)) };
+    (@ scalar, $path:expr) => { sqlx::query_scalar(include_str!($path)) };
+    (@ query, $path:expr) => { sqlx::query(include_str!($path)) };
+}
+pub(crate) use call;
+
 pub mod definition;
 mod error;
 pub mod maintenance;

@@ -102,13 +102,7 @@ pub async fn start_flow<'e>(
     input: &Value,
     run_id: Option<Uuid>,
 ) -> Result<RunRow, ApiError> {
-    sqlx::query_as(include_str!("../../queries/start_flow.sql"))
-        .bind(flow_slug)
-        .bind(input)
-        .bind(run_id)
-        .fetch_one(ex)
-        .await
-        .or_api("pgflow.start_flow")
+    call!(rows "start_flow.sql", "pgflow.start_flow", fetch_one(ex), flow_slug, input, run_id)
 }
 
 /// `pgflow.get_run_with_states`: the run and its step states; `None` for an
@@ -118,12 +112,7 @@ pub async fn get_run_with_states<'e>(
     run_id: Uuid,
 ) -> Result<Option<RunWithStates>, ApiError> {
     const F: &str = "pgflow.get_run_with_states";
-    let value: Option<Value> =
-        sqlx::query_scalar(include_str!("../../queries/get_run_with_states.sql"))
-            .bind(run_id)
-            .fetch_one(ex)
-            .await
-            .or_api(F)?;
+    let value: Option<Value> = call!(scalar "get_run_with_states.sql", F, fetch_one(ex), run_id)?;
     match value {
         None | Some(Value::Null) => Ok(None),
         Some(value) => from_json(F, value).map(Some),
@@ -135,11 +124,7 @@ pub async fn get_run<'e>(
     ex: impl PgExecutor<'e>,
     run_id: Uuid,
 ) -> Result<Option<RunRow>, ApiError> {
-    sqlx::query_as(include_str!("../../queries/get_run.sql"))
-        .bind(run_id)
-        .fetch_optional(ex)
-        .await
-        .or_api("pgflow.runs")
+    call!(rows "get_run.sql", "pgflow.runs", fetch_optional(ex), run_id)
 }
 
 /// The failed steps of a run as `(step_slug, error_message)`, by slug.
@@ -147,11 +132,7 @@ pub async fn failed_steps<'e>(
     ex: impl PgExecutor<'e>,
     run_id: Uuid,
 ) -> Result<Vec<(String, Option<String>)>, ApiError> {
-    sqlx::query_as(include_str!("../../queries/failed_steps.sql"))
-        .bind(run_id)
-        .fetch_all(ex)
-        .await
-        .or_api("pgflow.step_states")
+    call!(rows "failed_steps.sql", "pgflow.step_states", fetch_all(ex), run_id)
 }
 
 /// The input of a run; `None` for an unknown run.
@@ -159,31 +140,19 @@ pub async fn run_input<'e>(
     ex: impl PgExecutor<'e>,
     run_id: Uuid,
 ) -> Result<Option<Value>, ApiError> {
-    sqlx::query_scalar(include_str!("../../queries/run_input.sql"))
-        .bind(run_id)
-        .fetch_optional(ex)
-        .await
-        .or_api("pgflow.runs")
+    call!(scalar "run_input.sql", "pgflow.runs", fetch_optional(ex), run_id)
 }
 
 /// `pgflow.cancel_run`: cancels a started run (pgflow-rs extension). Returns
 /// `true` when this call cancelled it, `false` when the run was not started.
 pub async fn cancel_run<'e>(ex: impl PgExecutor<'e>, run_id: Uuid) -> Result<bool, ApiError> {
-    sqlx::query_scalar(include_str!("../../queries/cancel_run.sql"))
-        .bind(run_id)
-        .fetch_one(ex)
-        .await
-        .or_api("pgflow.cancel_run")
+    call!(scalar "cancel_run.sql", "pgflow.cancel_run", fetch_one(ex), run_id)
 }
 
 /// `pgflow.retry_run`: resumes a failed run where it failed (pgflow-rs
 /// extension). Returns `true` when the run was resumed.
 pub async fn retry_run<'e>(ex: impl PgExecutor<'e>, run_id: Uuid) -> Result<bool, ApiError> {
-    sqlx::query_scalar(include_str!("../../queries/retry_run.sql"))
-        .bind(run_id)
-        .fetch_one(ex)
-        .await
-        .or_api("pgflow.retry_run")
+    call!(scalar "retry_run.sql", "pgflow.retry_run", fetch_one(ex), run_id)
 }
 
 #[cfg(test)]

@@ -81,13 +81,14 @@ pub async fn start_tasks<'e>(
     msg_ids: &[i64],
     worker_id: Uuid,
 ) -> Result<Vec<StepTaskRecord>, ApiError> {
-    sqlx::query_as(include_str!("../../queries/start_tasks.sql"))
-        .bind(flow_slug)
-        .bind(msg_ids)
-        .bind(worker_id)
-        .fetch_all(ex)
-        .await
-        .or_api("pgflow.start_tasks")
+    call!(
+        rows "start_tasks.sql",
+        "pgflow.start_tasks",
+        fetch_all(ex),
+        flow_slug,
+        msg_ids,
+        worker_id,
+    )
 }
 
 /// `pgflow.claim_tasks` (pgflow-rs extension): reads up to `qty` visible
@@ -111,15 +112,16 @@ pub async fn claim_tasks<'e>(
     qty: i32,
     vt: i32,
 ) -> Result<Vec<StepTaskRecord>, ApiError> {
-    sqlx::query_as(include_str!("../../queries/claim_tasks.sql"))
-        .bind(flow_slug)
-        .bind(worker_id)
-        .bind(claim_id)
-        .bind(qty)
-        .bind(vt)
-        .fetch_all(ex)
-        .await
-        .or_api("pgflow.claim_tasks")
+    call!(
+        rows "claim_tasks.sql",
+        "pgflow.claim_tasks",
+        fetch_all(ex),
+        flow_slug,
+        worker_id,
+        claim_id,
+        qty,
+        vt,
+    )
 }
 
 /// `pgflow.complete_tasks` (pgflow-rs extension): [`complete_task`] for a
@@ -132,11 +134,12 @@ pub async fn complete_tasks<'e>(
     ex: impl PgExecutor<'e>,
     completions: &[Completion<'_>],
 ) -> Result<Vec<TaskRow>, ApiError> {
-    sqlx::query_as(include_str!("../../queries/complete_tasks.sql"))
-        .bind(sqlx::types::Json(completions))
-        .fetch_all(ex)
-        .await
-        .or_api("pgflow.complete_tasks")
+    call!(
+        rows "complete_tasks.sql",
+        "pgflow.complete_tasks",
+        fetch_all(ex),
+        sqlx::types::Json(completions),
+    )
 }
 
 /// `pgflow.complete_task`: reports a task's output. Idempotent (the first
@@ -149,14 +152,15 @@ pub async fn complete_task<'e>(
     task_index: i32,
     output: &Value,
 ) -> Result<Option<TaskRow>, ApiError> {
-    sqlx::query_as(include_str!("../../queries/complete_task.sql"))
-        .bind(run_id)
-        .bind(step_slug)
-        .bind(task_index)
-        .bind(output)
-        .fetch_optional(ex)
-        .await
-        .or_api("pgflow.complete_task")
+    call!(
+        rows "complete_task.sql",
+        "pgflow.complete_task",
+        fetch_optional(ex),
+        run_id,
+        step_slug,
+        task_index,
+        output,
+    )
 }
 
 /// `pgflow.fail_task`: reports a failed attempt; the SQL schedules a retry or
@@ -168,14 +172,15 @@ pub async fn fail_task<'e>(
     task_index: i32,
     error_message: &str,
 ) -> Result<Option<TaskRow>, ApiError> {
-    sqlx::query_as(include_str!("../../queries/fail_task.sql"))
-        .bind(run_id)
-        .bind(step_slug)
-        .bind(task_index)
-        .bind(error_message)
-        .fetch_optional(ex)
-        .await
-        .or_api("pgflow.fail_task")
+    call!(
+        rows "fail_task.sql",
+        "pgflow.fail_task",
+        fetch_optional(ex),
+        run_id,
+        step_slug,
+        task_index,
+        error_message,
+    )
 }
 
 /// `pgmq.read_with_poll`: reads up to `qty` messages from `queue_name`,
@@ -189,13 +194,14 @@ pub async fn read_with_poll<'e>(
     max_poll_seconds: i32,
     poll_interval_ms: i32,
 ) -> Result<Vec<QueueMessage>, ApiError> {
-    sqlx::query_as(include_str!("../../queries/read_with_poll.sql"))
-        .bind(queue_name)
-        .bind(vt)
-        .bind(qty)
-        .bind(max_poll_seconds)
-        .bind(poll_interval_ms)
-        .fetch_all(ex)
-        .await
-        .or_api("pgmq.read_with_poll")
+    call!(
+        rows "read_with_poll.sql",
+        "pgmq.read_with_poll",
+        fetch_all(ex),
+        queue_name,
+        vt,
+        qty,
+        max_poll_seconds,
+        poll_interval_ms,
+    )
 }

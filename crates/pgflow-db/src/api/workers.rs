@@ -12,13 +12,14 @@ pub async fn register_worker<'e>(
     worker_id: Uuid,
     function_name: &str,
 ) -> Result<(), ApiError> {
-    sqlx::query(include_str!("../../queries/register_worker.sql"))
-        .bind(queue_name)
-        .bind(worker_id)
-        .bind(function_name)
-        .execute(ex)
-        .await
-        .or_api("pgflow.workers")?;
+    call!(
+        query "register_worker.sql",
+        "pgflow.workers",
+        execute(ex),
+        queue_name,
+        worker_id,
+        function_name,
+    )?;
     Ok(())
 }
 
@@ -26,11 +27,8 @@ pub async fn register_worker<'e>(
 /// deprecated this worker (it should stop polling), and also when the row is
 /// gone (e.g. pruned), since such a worker cannot claim tasks anyway.
 pub async fn heartbeat<'e>(ex: impl PgExecutor<'e>, worker_id: Uuid) -> Result<bool, ApiError> {
-    let deprecated: Option<bool> = sqlx::query_scalar(include_str!("../../queries/heartbeat.sql"))
-        .bind(worker_id)
-        .fetch_optional(ex)
-        .await
-        .or_api("pgflow.workers")?;
+    let deprecated: Option<bool> =
+        call!(scalar "heartbeat.sql", "pgflow.workers", fetch_optional(ex), worker_id)?;
     Ok(deprecated.unwrap_or(true))
 }
 
@@ -39,10 +37,6 @@ pub async fn mark_worker_stopped<'e>(
     ex: impl PgExecutor<'e>,
     worker_id: Uuid,
 ) -> Result<(), ApiError> {
-    sqlx::query(include_str!("../../queries/mark_worker_stopped.sql"))
-        .bind(worker_id)
-        .execute(ex)
-        .await
-        .or_api("pgflow.mark_worker_stopped")?;
+    call!(query "mark_worker_stopped.sql", "pgflow.mark_worker_stopped", execute(ex), worker_id)?;
     Ok(())
 }

@@ -20,9 +20,10 @@ pub mod flow;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use pgflow::{Client, CompileMode, Worker, WorkerConfig, WorkerFlow};
+use pgflow::{Client, CompileMode, RunningWorker, Worker, WorkerConfig, WorkerFlow};
 use pgflow_db::error::redact_url;
 use pgflow_pgtemp::TempCluster;
+use sqlx::PgPool;
 use tokio::sync::watch;
 
 use crate::context::connect;
@@ -134,15 +135,7 @@ async fn serve(
 ) -> anyhow::Result<ExitCode> {
     let url = ctx.url()?;
     let pool = connect(url, 2 + 4 * u32::from(args.workers)).await?;
-    let mut workers = Vec::new();
-    for _ in 0..args.workers {
-        workers.push(
-            Worker::new(pool.clone(), worker_config())
-                .flow(pipeline()?)
-                .start()
-                .await?,
-        );
-    }
+    let workers = start_workers(&pool, args.workers).await?;
     eprintln!(
         "serving {FLOW_SLUG} with {} workers at {}; start runs with `pgflow run start {FLOW_SLUG} --input '{{\"title\": \"t\", \"text\": \"some words\", \"chunk_words\": 2}}'`; stop with Ctrl-C",
         workers.len(),
@@ -155,6 +148,16 @@ async fn serve(
     }
     pool.close().await;
     Ok(ExitCode::SUCCESS)
+}
+
+/// `count` in-process workers serving the demo flow.
+async fn start_workers(pool: &PgPool, count: u16) -> anyhow::Result<Vec<RunningWorker>> {
+    let mut workers = Vec::new();
+    for _ in 0..count {
+        let worker = Worker::new(pool.clone(), worker_config()).flow(pipeline()?);
+        workers.push(worker.start().await?);
+    }
+    Ok(workers)
 }
 
 fn worker_config() -> WorkerConfig {
@@ -182,15 +185,7 @@ async fn tour(
     say(ctx, &format!("installed: {report}"));
 
     let pool = connect(url, 4 + 4 * u32::from(args.workers)).await?;
-    let mut workers = Vec::new();
-    for _ in 0..args.workers {
-        workers.push(
-            Worker::new(pool.clone(), worker_config())
-                .flow(pipeline()?)
-                .start()
-                .await?,
-        );
-    }
+    let workers = start_workers(&pool, args.workers).await?;
     say(
         ctx,
         &format!(
