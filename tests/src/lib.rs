@@ -10,6 +10,11 @@
 //! into a template database named after a hash of the migrations, and each
 //! [`TestDb::new`] is a `CREATE DATABASE ... TEMPLATE` copy of it.
 //!
+//! Hand-written rather than `#[sqlx::test]`: sqlx's fixture applies sqlx
+//! migrations, while a pgflow database is pgmq (installed from the `pgmq`
+//! crate's SQL) plus refinery migrations, exactly as `pgflow install` does;
+//! the template is built by that same installer.
+//!
 //! ```no_run
 //! # async fn demo() {
 //! let db = pgflow_tests::TestDb::new().await;
