@@ -13,6 +13,8 @@
 //! simply contains them again. Tables, types and indexes are never re-run;
 //! change them with a new `sql/` file (e.g. an `ALTER TABLE`).
 
+pub mod module_tree;
+
 use std::collections::BTreeMap;
 use std::fmt;
 use std::fs;

@@ -20,6 +20,8 @@ enum Command {
     },
     /// Fail when migrations/ is out of date with sql/.
     CheckMigrations,
+    /// Fail when the modules of a crate import each other in a loop.
+    CheckModules,
 }
 
 fn main() -> Result<()> {
@@ -33,6 +35,13 @@ fn main() -> Result<()> {
         Command::CheckMigrations => {
             xtask::check_migrations(&root)?;
             println!("migrations/ is up to date with sql/");
+        }
+        Command::CheckModules => {
+            let cycles = xtask::module_tree::cycles(&root)?;
+            if !cycles.is_empty() {
+                anyhow::bail!("import cycles between modules:\n{}", cycles.join("\n"));
+            }
+            println!("every crate's modules form a tree");
         }
     }
     Ok(())
