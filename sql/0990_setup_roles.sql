@@ -55,5 +55,6 @@ begin
   execute format('alter default privileges in schema pgmq grant select on sequences to %I', reader_role);
   execute format('grant execute on function pgmq.metrics(text), pgmq.metrics_all(), pgmq.list_queues() to %I', reader_role);
   execute format('grant execute on function pgflow.get_run_with_states(uuid) to %I', reader_role);
+  execute format('grant execute on function pgflow.queue_archive_counts() to %I', reader_role);
 end;
 $$;

@@ -26,6 +26,8 @@
 //! cargo run --release -p pgflow-bench -- [--database-url URL] [--workers N] [--json]
 //! ```
 
+#[cfg(feature = "dashboard")]
+pub mod dashboard;
 pub mod db;
 pub mod flows;
 pub mod procs;
@@ -95,6 +97,9 @@ pub enum BenchError {
     /// A background task panicked.
     #[error("a measuring task failed: {0}")]
     Join(#[from] tokio::task::JoinError),
+    /// The dashboard workload failed.
+    #[error("dashboard: {0}")]
+    Dashboard(String),
 }
 
 /// The benchmark's options (everything but the database URL and `--json`,
@@ -153,6 +158,14 @@ pub enum Mode {
     /// One worker process of the harness (started by the harness itself).
     #[command(hide = true)]
     Worker(WorkerArgs),
+    /// Only the dashboard workload: run-page render time of a 10,000-task
+    /// map and the cost of 50 idle live pages.
+    #[cfg(feature = "dashboard")]
+    Dashboard(dashboard::DashboardArgs),
+    /// The dashboard process of the dashboard workload (started by the harness).
+    #[cfg(feature = "dashboard")]
+    #[command(hide = true)]
+    DashboardServer(dashboard::ServerArgs),
 }
 
 /// Runs `args`: a worker process, or the whole benchmark printed on stdout
@@ -164,8 +177,28 @@ pub async fn main(
     args: BenchArgs,
     self_cmd: SelfCommand,
 ) -> Result<(), BenchError> {
-    if let Some(Mode::Worker(worker_args)) = args.mode {
-        return worker::run(worker_args).await;
+    match args.mode {
+        Some(Mode::Worker(worker_args)) => return worker::run(worker_args).await,
+        #[cfg(feature = "dashboard")]
+        Some(Mode::DashboardServer(server_args)) => return dashboard::serve(server_args).await,
+        #[cfg(feature = "dashboard")]
+        Some(Mode::Dashboard(dashboard_args)) => {
+            let report =
+                dashboard::bench(database_url.as_deref(), &dashboard_args, &self_cmd, &|m| {
+                    eprintln!("{m}")
+                })
+                .await?;
+            if json {
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&report).expect("the report serializes")
+                );
+            } else {
+                print!("{}", report.table());
+            }
+            return Ok(());
+        }
+        None => {}
     }
     let report = bench(database_url.as_deref(), &args, &self_cmd, &|m| {
         eprintln!("{m}")

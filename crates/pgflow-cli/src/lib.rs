@@ -14,6 +14,7 @@
 
 pub mod commands;
 pub mod context;
+pub mod duration;
 pub mod flowfile;
 pub mod output;
 pub mod progress;
@@ -60,6 +61,9 @@ pub enum Command {
     /// worker processes, each against the server's own commit rate.
     #[cfg(feature = "bench")]
     Bench(commands::bench::Args),
+    /// Serve the web dashboard: DAGs, live runs, workers, queues, /metrics.
+    #[cfg(feature = "dashboard")]
+    Dashboard(commands::dashboard::Args),
 }
 
 /// Runs a parsed command line; output goes to stdout, logs to stderr. The
@@ -77,6 +81,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Demo(args) => commands::demo::run(&ctx, args).await,
         #[cfg(feature = "bench")]
         Command::Bench(args) => commands::bench::run(&ctx, args).await,
+        #[cfg(feature = "dashboard")]
+        Command::Dashboard(args) => commands::dashboard::run(&ctx, args).await,
     }
 }
 

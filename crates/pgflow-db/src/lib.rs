@@ -8,8 +8,11 @@
 //!   place the runtime sends SQL from.
 //! - [`status`]: the run, step and task statuses as enums.
 //! - [`inspect`]: read queries and maintenance calls for operators (the CLI).
+//! - [`dashboard`]: the web dashboard's paginated pages, `/metrics` and its
+//!   `LISTEN pgflow_events` connection.
 
 pub mod api;
+pub mod dashboard;
 pub mod error;
 pub mod inspect;
 pub mod install;

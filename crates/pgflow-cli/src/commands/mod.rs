@@ -2,6 +2,8 @@
 
 #[cfg(feature = "bench")]
 pub mod bench;
+#[cfg(feature = "dashboard")]
+pub mod dashboard;
 #[cfg(feature = "demo")]
 pub mod demo;
 pub mod flow;
