@@ -18,6 +18,7 @@ use tokio_postgres::{Client, NoTls};
 use crate::error::redact_url;
 use crate::migrations;
 use crate::DbError;
+use refinery::Runner;
 
 /// The oldest pgmq pgflow works with (`read_with_poll`, `send_batch` with a
 /// delay, `set_vt` as pgflow calls them).
@@ -134,6 +135,17 @@ impl fmt::Display for InstallReport {
 /// installed as plain SQL from the scripts embedded in the `pgmq` crate (no
 /// extension needed on the server). Either way it must be >= 1.5.
 pub async fn install(database_url: &str) -> Result<InstallReport, DbError> {
+    install_with(database_url, migrations::runner()).await
+}
+
+/// Like [`install`], but applies migrations only up to and including
+/// `version` (the `n` of `V<n>`): the state of a database installed by an
+/// older release, e.g. to test that upgrading from it works.
+pub async fn install_through(database_url: &str, version: i32) -> Result<InstallReport, DbError> {
+    install_with(database_url, migrations::runner_through(version)).await
+}
+
+async fn install_with(database_url: &str, runner: Runner) -> Result<InstallReport, DbError> {
     let shown_url = redact_url(database_url);
     let client = connect(database_url).await?;
 
@@ -143,7 +155,7 @@ pub async fn install(database_url: &str) -> Result<InstallReport, DbError> {
         .await?;
     // On error the client is dropped, which ends the session and so releases
     // the lock too.
-    install_locked(client, database_url).await
+    install_locked(client, database_url, runner).await
 }
 
 /// Connects with tokio-postgres and drives the connection on a task.
@@ -162,10 +174,14 @@ async fn connect(database_url: &str) -> Result<Client, DbError> {
     Ok(client)
 }
 
-async fn install_locked(mut client: Client, database_url: &str) -> Result<InstallReport, DbError> {
+async fn install_locked(
+    mut client: Client,
+    database_url: &str,
+    runner: Runner,
+) -> Result<InstallReport, DbError> {
     let pgmq = ensure_pgmq(&client, database_url).await?;
 
-    let report = migrations::runner().run_async(&mut client).await?;
+    let report = runner.run_async(&mut client).await?;
     let applied: Vec<String> = report
         .applied_migrations()
         .iter()

@@ -4,7 +4,7 @@
 //! files are named `V<n>__<descriptive_name>.sql`. They run through refinery
 //! over tokio-postgres (refinery has no sqlx driver).
 
-use refinery::Runner;
+use refinery::{Runner, Target};
 
 mod embedded {
     refinery::embed_migrations!("../../migrations");
@@ -24,6 +24,11 @@ pub fn runner() -> Runner {
     let mut runner = embedded::migrations::runner().set_grouped(true);
     runner.set_migration_table_name(HISTORY_TABLE);
     runner
+}
+
+/// Like [`runner`], but stops after migration `version` (the `n` of `V<n>`).
+pub fn runner_through(version: i32) -> Runner {
+    runner().set_target(Target::Version(version))
 }
 
 /// Names (`V<n>__<name>`) of the embedded migrations, in order.
