@@ -70,7 +70,8 @@ pub fn check(
 ///
 /// Words are compared without case, `_` and `-` (so `max_attempts` finds
 /// `maxAttempts`), by edit distance: at most 1 edit for words of up to 4
-/// letters, else at most a third of the word's length (and at least 2).
+/// letters, else at most a third of the word's length (and at least 2), and
+/// always fewer edits than the word has letters.
 ///
 /// ```
 /// use pgflow_core::strict_keys::closest;
@@ -85,7 +86,8 @@ pub fn closest<'c>(word: &str, candidates: impl IntoIterator<Item = &'c str>) ->
     candidates
         .into_iter()
         .map(|c| (edit_distance(&word, &normalize(c)), c))
-        .filter(|(d, _)| *d <= limit)
+        // Fewer edits than letters: "a" is no typo of "b".
+        .filter(|(d, _)| *d <= limit && *d < len)
         .min_by_key(|(d, _)| *d)
         .map(|(_, c)| c)
 }
@@ -152,6 +154,7 @@ mod tests {
         assert_eq!(closest("iff", DEF_STEP_KEYS.iter().copied()), Some("if"));
         assert_eq!(closest("handler", DEF_STEP_KEYS.iter().copied()), None);
         assert_eq!(closest("x", DEF_STEP_KEYS.iter().copied()), None);
+        assert_eq!(closest("a", ["b", "c"]), None);
     }
 
     #[test]
