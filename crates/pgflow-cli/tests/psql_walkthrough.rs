@@ -55,12 +55,7 @@ async fn install_then_psql_alone_runs_a_diamond_and_a_thousand_element_map() {
 
     let diamond = psql_file(db.url(), "diamond.sql");
     // The last line with a value: the scripts end by marking their worker stopped (void).
-    let last = |text: &str| {
-        text.lines()
-            .filter(|l| !l.is_empty())
-            .last()
-            .map(str::to_string)
-    };
+    let last = |text: &str| text.lines().rfind(|l| !l.is_empty()).map(str::to_string);
     assert_eq!(
         last(&diamond).as_deref(),
         Some(r#"completed|{"d": 41}"#),
