@@ -18,7 +18,7 @@ declare
 begin
   if not pgflow.is_valid_slug(create_flow.flow_slug) then
     perform pgflow._raise_constraint_error('flows', 'slug_is_valid', format(
-      'Invalid flow slug %s: a slug is 1 to 128 letters, digits or underscores, starts with a letter or underscore, and is not "run".',
+      'Invalid flow slug %s: a flow slug is 1 to 47 letters, digits or underscores (47 because it also names the flow''s pgmq queue), starts with a letter or underscore, and is not "run".',
       coalesce(quote_literal(left(create_flow.flow_slug, 200)), 'NULL')));
   end if;
   if length(create_flow.flow_slug) > 47 then

@@ -43,3 +43,7 @@ begin
 end $$;
 
 select status, output from pgflow.runs where run_id = :'run_id';
+
+-- The worker row above was this script playing a worker: mark it stopped, so `pgflow workers`
+-- and the dashboard list it as stopped rather than as a stale (crashed) worker.
+select pgflow.mark_worker_stopped('00000000-0000-4000-8000-00000000d1a0');

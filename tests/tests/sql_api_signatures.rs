@@ -34,6 +34,7 @@ const EXPECTED: &[&str] = &[
     "start_ready_steps(run_id uuid) -> void",
     "start_tasks(flow_slug text, msg_ids bigint[], worker_id uuid) -> SETOF pgflow.step_task_record [security definer]",
     // pgflow-rs extensions.
+    "apply_flow_options(flow_slug text, shape jsonb) -> jsonb",
     "cancel_run(run_id uuid) -> boolean",
     "claim_tasks(flow_slug text, worker_id uuid, claim_id uuid, qty integer, vt integer DEFAULT 30) -> SETOF pgflow.step_task_record [security definer]",
     "complete_tasks(completions jsonb) -> SETOF pgflow.step_tasks [security definer]",

@@ -352,3 +352,15 @@ async fn concurrent_add_step_calls_keep_indexes_dense() {
         Some("0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15")
     );
 }
+
+#[tokio::test]
+async fn an_invalid_flow_slug_is_told_the_real_limit() {
+    let db = TestDb::new().await;
+    let err = expect_error(db.pool(), "select pgflow.create_flow('9lives')").await;
+    assert!(
+        err.detail.contains("a flow slug is 1 to 47 letters")
+            || err.message.contains("a flow slug is 1 to 47 letters"),
+        "{err:?}"
+    );
+    assert!(!format!("{err:?}").contains("128"), "{err:?}");
+}

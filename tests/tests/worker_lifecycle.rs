@@ -72,7 +72,9 @@ async fn production_refuses_a_changed_flow_development_recompiles() {
         WorkerError::ShapeMismatch { flow, differences } => {
             assert_eq!(flow, "evolving");
             assert!(
-                differences.iter().any(|d| d.contains("Step count differs")),
+                differences.iter().any(|d| d.contains("Step count differs")
+                    && d.contains("in the worker's definition")
+                    && d.contains("in the database")),
                 "{differences:?}"
             );
         }

@@ -65,30 +65,132 @@ impl Context {
 }
 
 /// Opens a pool of at most `max_connections` to `url`, failing fast (5 s)
-/// with an actionable message.
+/// with a message that says what kind of failure it was and what to do.
 pub async fn connect(url: &str, max_connections: u32) -> anyhow::Result<PgPool> {
-    let fail = |err: &dyn std::fmt::Display| {
+    let shown = redact_url(url);
+    let fail = |failure: ConnectFailure| {
         anyhow::anyhow!(
-            "cannot connect to {}: {err}\n\
-             hint: check that PostgreSQL is running there and the URL is right; \
-             pass --database-url URL or set DATABASE_URL",
-            redact_url(url)
+            "cannot connect to {shown}: {}\nhint: {}",
+            failure.what,
+            failure.hint
         )
     };
-    let options = PgConnectOptions::from_str(url).map_err(|e| fail(&e))?;
+    check_scheme(url).map_err(fail)?;
+    let options = PgConnectOptions::from_str(url).map_err(|e| {
+        fail(ConnectFailure {
+            what: format!("the URL is not valid: {e}"),
+            hint: "write it as postgres://user:password@host:5432/database".into(),
+        })
+    })?;
     // One direct attempt first: a pool retries until its timeout and then
     // reports only "pool timed out", hiding e.g. "connection refused".
     let probe = tokio::time::timeout(Duration::from_secs(5), PgConnection::connect_with(&options))
         .await
-        .map_err(|_| fail(&"no answer within 5 s"))?
-        .map_err(|e| fail(&e))?;
+        .map_err(|_| fail(timed_out(&options)))?
+        .map_err(|e| fail(classify(&e, &options)))?;
     let _ = probe.close().await;
     PgPoolOptions::new()
         .max_connections(max_connections)
         .acquire_timeout(Duration::from_secs(5))
-        .connect_with(options)
+        .connect_with(options.clone())
         .await
-        .map_err(|e| fail(&e))
+        .map_err(|e| fail(classify(&e, &options)))
+}
+
+/// A failed connection explained: what happened, and what to do about it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConnectFailure {
+    /// What went wrong, in words (the driver's text included where useful).
+    pub what: String,
+    /// What to try.
+    pub hint: String,
+}
+
+/// Refuses URLs for other databases before trying them as PostgreSQL.
+pub fn check_scheme(url: &str) -> Result<(), ConnectFailure> {
+    let scheme = url
+        .split_once("://")
+        .map(|(scheme, _)| scheme.to_ascii_lowercase());
+    match scheme.as_deref() {
+        Some("postgres" | "postgresql") => Ok(()),
+        Some(other) => Err(ConnectFailure {
+            what: format!("`{other}://` is not a PostgreSQL URL"),
+            hint: "pgflow runs on PostgreSQL only: give a postgres:// or postgresql:// URL, \
+                   e.g. postgres://user:password@host:5432/database"
+                .into(),
+        }),
+        None => Err(ConnectFailure {
+            what: "this is not a database URL".into(),
+            hint: "write it as postgres://user:password@host:5432/database".into(),
+        }),
+    }
+}
+
+fn timed_out(options: &PgConnectOptions) -> ConnectFailure {
+    ConnectFailure {
+        what: format!(
+            "no answer from {}:{} within 5 s",
+            options.get_host(),
+            options.get_port()
+        ),
+        hint: "check the host and port, and that no firewall drops the connection".into(),
+    }
+}
+
+/// Sorts a driver error into the failures a user can act on.
+pub fn classify(err: &sqlx::Error, options: &PgConnectOptions) -> ConnectFailure {
+    let host = format!("{}:{}", options.get_host(), options.get_port());
+    let user = options.get_username();
+    let database = options.get_database().unwrap_or(user);
+    match err {
+        sqlx::Error::Io(io) if io.kind() == std::io::ErrorKind::ConnectionRefused => {
+            ConnectFailure {
+                what: format!("connection refused: nothing accepts connections on {host}"),
+                hint: "check that PostgreSQL is running there and that the host and port are right".into(),
+            }
+        }
+        sqlx::Error::Io(io) if io.to_string().contains("lookup address") => ConnectFailure {
+            what: format!("the host {:?} is unknown: {io}", options.get_host()),
+            hint: "check the host name in the URL".into(),
+        },
+        sqlx::Error::Database(db) => match db.code().as_deref() {
+            // invalid_password, invalid_authorization_specification
+            Some("28P01" | "28000") => ConnectFailure {
+                what: format!("authentication failed for user {user:?}: {}", db.message()),
+                hint: "check the user name and password in the URL (and the server's pg_hba.conf)".into(),
+            },
+            // invalid_catalog_name
+            Some("3D000") => ConnectFailure {
+                what: format!("the server at {host} has no database {database:?}"),
+                hint: format!(
+                    "create it (e.g. `createdb -h {} -p {} -U {user} {database}`) or name an existing one in the URL",
+                    options.get_host(),
+                    options.get_port()
+                ),
+            },
+            _ => ConnectFailure {
+                what: format!("the server refused the connection: {}", db.message()),
+                hint: "check the user, database and server settings".into(),
+            },
+        },
+        sqlx::Error::Tls(tls) => ConnectFailure {
+            what: format!("the TLS (SSL) handshake failed: {tls}"),
+            hint: "match the URL's sslmode to the server: `?sslmode=disable` for a server without TLS, \
+                   or `?sslmode=verify-full&sslrootcert=/path/to/ca.crt` to trust its certificate"
+                .into(),
+        },
+        sqlx::Error::Protocol(text) => ConnectFailure {
+            what: format!("the server at {host} does not speak PostgreSQL's protocol as expected: {text}"),
+            hint: "check that the port is PostgreSQL's (5432 by default), not another service's".into(),
+        },
+        sqlx::Error::PoolTimedOut => timed_out(options),
+        other => ConnectFailure {
+            what: other.to_string(),
+            hint: "check that PostgreSQL is running there and the URL is right; \
+                   pass --database-url URL or set DATABASE_URL"
+                .into(),
+        },
+    }
 }
 
 /// Turns a database error into advice when the cause is a missing or

@@ -4,9 +4,12 @@
 //! - the definition layout ([`pgflow_core::FlowDef`]): `slug`, flow options
 //!   (`maxAttempts`, `baseDelay`, `timeout`) and `steps` with `slug`, `type`,
 //!   `dependsOn`, step options, `if`/`ifNot`, `whenUnmet`, `whenExhausted`;
-//! - the shape layout of SPEC §6.1 plus a top-level `slug`: `options` and
-//!   `steps` with `stepType`, `dependencies`, `{defined, value}` patterns and
-//!   per-step `options` (what `pgflow flow show --json` prints as `shape`).
+//! - the shape layout (what `pgflow.ensure_flow_compiled` takes) plus a
+//!   top-level `slug`: `options` and `steps` with `stepType`,
+//!   `dependencies`, `{defined, value}` patterns and per-step `options`.
+//!
+//! Every key is checked (a typo is an error naming the key, the step and the
+//! closest valid key), and steps may be listed in any order.
 //!
 //! ```toml
 //! slug = "etl"
@@ -24,7 +27,7 @@
 use std::path::Path;
 
 use anyhow::{bail, Context as _};
-use pgflow_core::{Flow, FlowDef, FlowShape};
+use pgflow_core::Flow;
 use serde_json::Value;
 
 /// Reads, parses and validates a flow file.
@@ -50,35 +53,10 @@ pub fn parse(text: &str, ext: &str) -> anyhow::Result<Value> {
     })
 }
 
-/// Builds and validates a flow from a parsed file (either layout).
+/// Builds and validates a flow from a parsed file (either layout). Unknown
+/// keys are refused with the closest valid key; steps may come in any order.
 pub fn from_value(value: Value) -> anyhow::Result<Flow> {
-    let Some(object) = value.as_object() else {
-        bail!("expected an object with `slug` and `steps`");
-    };
-    // The shape layout names parents `dependencies` and types `stepType`;
-    // read as a definition they would be silently ignored, so detect them.
-    let is_shape = object
-        .get("steps")
-        .and_then(Value::as_array)
-        .is_some_and(|steps| {
-            steps
-                .iter()
-                .any(|s| s.get("dependencies").is_some() || s.get("stepType").is_some())
-        });
-    let def = if is_shape {
-        let slug = object
-            .get("slug")
-            .and_then(Value::as_str)
-            .context("a shape file needs a top-level `slug`")?
-            .to_string();
-        let mut rest = object.clone();
-        rest.remove("slug");
-        let shape: FlowShape = serde_json::from_value(Value::Object(rest))?;
-        shape.into_def(slug)
-    } else {
-        serde_json::from_value::<FlowDef>(value)?
-    };
-    Ok(def.validate()?)
+    Ok(pgflow_core::flow_def_from_value(value)?.validate()?)
 }
 
 #[cfg(test)]
@@ -123,7 +101,26 @@ mod tests {
     fn invalid_definitions_are_refused() {
         let err = from_value(json!({"slug": "x", "steps": [{"slug": "b", "dependsOn": ["a"]}]}))
             .unwrap_err();
-        assert!(err.to_string().contains('a'), "{err}");
+        assert_eq!(
+            err.to_string(),
+            "step \"b\" depends on \"a\", which is not a step of this flow"
+        );
         assert!(parse("{}", "ini").is_err());
+    }
+
+    #[test]
+    fn unknown_keys_in_every_format_are_refused() {
+        let toml = "slug = \"etl\"\n[[steps]]\nslug = \"a\"\n[[steps]]\nslug = \"b\"\ndependOn = [\"a\"]\n";
+        let yaml = "slug: etl\nsteps:\n  - slug: a\n    max_attempts: 7\n";
+        let err = from_value(parse(toml, "toml").unwrap()).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "unknown key \"dependOn\" in step \"b\": did you mean \"dependsOn\"?"
+        );
+        let err = from_value(parse(yaml, "yaml").unwrap()).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "unknown key \"max_attempts\" in step \"a\": did you mean \"maxAttempts\"?"
+        );
     }
 }

@@ -30,8 +30,11 @@ fn demo_starts_and_removes_its_own_cluster_without_a_database_url() {
         text.contains("\"report\": \"\\\"On workflows\\\": 87 words"),
         "{text}"
     );
+    // No commands for a cluster that is about to vanish: the way to keep it,
+    // with this binary's real path instead.
+    assert!(!text.contains("psql 'postgres://"), "{text}");
     assert!(
-        text.contains("psql 'postgres://postgres@127.0.0.1:"),
+        text.contains(&format!("{} demo --keep", env!("CARGO_BIN_EXE_pgflow"))),
         "{text}"
     );
     assert!(
@@ -55,6 +58,52 @@ fn demo_starts_and_removes_its_own_cluster_without_a_database_url() {
         .parse()
         .unwrap();
     assert!(std::net::TcpStream::connect(("127.0.0.1", port)).is_err());
+}
+
+#[test]
+fn demo_keep_leaves_the_cluster_with_commands_that_work() {
+    let child = cmd(&["demo", "--workers", "1", "--keep"], None)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let text = ok(wait_with_limit(child, LIMIT));
+    let stop = text
+        .lines()
+        .skip_while(|l| !l.contains("stop and remove it with:"))
+        .nth(1)
+        .unwrap_or_else(|| panic!("no stop command in:\n{text}"))
+        .trim()
+        .to_string();
+    // Remove the cluster whatever the assertions say.
+    let checks = std::panic::catch_unwind(|| {
+        assert!(
+            text.contains("export DATABASE_URL='postgres://postgres@127.0.0.1:"),
+            "{text}"
+        );
+        assert!(text.contains("/psql 'postgres://"), "{text}");
+        assert!(
+            text.contains(&format!(
+                "{} --database-url 'postgres://",
+                env!("CARGO_BIN_EXE_pgflow")
+            )),
+            "{text}"
+        );
+        let url_line = text
+            .lines()
+            .find(|l| l.contains("PostgreSQL is up at"))
+            .unwrap();
+        let url = url_line.rsplit("up at ").next().unwrap().trim();
+        // The printed pgflow command works: the cluster is still up.
+        let shown = ok(pgflow(&["flow", "show", "demo_pipeline"], Some(url)));
+        assert!(shown.contains("count_words"), "{shown}");
+    });
+    let removed = std::process::Command::new("sh")
+        .args(["-c", &stop])
+        .output()
+        .unwrap();
+    checks.unwrap();
+    assert!(removed.status.success(), "{stop}: {removed:?}");
 }
 
 #[tokio::test]

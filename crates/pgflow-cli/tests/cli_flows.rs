@@ -150,9 +150,16 @@ async fn flow_add_refuses_drift_unless_data_loss_is_allowed() {
         &["flow", "add", v2.to_str().unwrap()],
         Some(db.url()),
     ));
-    assert!(err.contains("different shape"), "{err}");
     assert!(
-        err.contains("Step at index 1: slug differs 'c' vs 'b'"),
+        err.contains("exists in the database with a different shape than in"),
+        "{err}"
+    );
+    assert!(
+        err.contains("Step count differs") || err.contains("slug differs: file"),
+        "{err}"
+    );
+    assert!(
+        err.contains("Step at index 1: slug differs: file 'c', database 'b'"),
         "{err}"
     );
     assert!(err.contains("--allow-data-loss"), "{err}");

@@ -94,10 +94,15 @@ async fn prune_removes_finished_runs_older_than_the_cutoff() {
     // A cutoff of now: the cancelled run goes, the started one never does.
     let pruned = json(&["prune", "--older-than", "0s"], db.url());
     assert_eq!(pruned["runs"], 1);
+    // Cancelling archived the cancelled run's one message; the prune counts it.
+    assert_eq!(pruned["archived_messages"], 1);
     let runs = json(&["run", "list"], db.url());
     assert_eq!(runs.as_array().unwrap().len(), 1);
     assert_eq!(runs[0]["run_id"], running.trim());
 
     let text = ok(pgflow(&["prune", "--older-than", "1h30m"], Some(db.url())));
-    assert!(text.starts_with("pruned 0 finished run(s)"), "{text}");
+    assert!(
+        text.starts_with("pruned 0 finished run(s), 0 stale worker(s) and 0 archived message(s)"),
+        "{text}"
+    );
 }

@@ -54,18 +54,33 @@ async fn install_then_psql_alone_runs_a_diamond_and_a_thousand_element_map() {
     );
 
     let diamond = psql_file(db.url(), "diamond.sql");
+    // The last line with a value: the scripts end by marking their worker stopped (void).
+    let last = |text: &str| text.lines().rfind(|l| !l.is_empty()).map(str::to_string);
     assert_eq!(
-        diamond.lines().last(),
+        last(&diamond).as_deref(),
         Some(r#"completed|{"d": 41}"#),
         "{diamond}"
     );
 
     let map = psql_file(db.url(), "map.sql");
     assert_eq!(
-        map.lines().last(),
+        last(&map).as_deref(),
         Some(r#"completed|{"total": 333833500}|1001"#),
         "{map}"
     );
+
+    // The scripts' fake workers are marked stopped, so nothing shows as stale afterwards.
+    let pool = sqlx::PgPool::connect(db.url()).await.unwrap();
+    let running: i64 =
+        sqlx::query_scalar("select count(*) from pgflow.workers where stopped_at is null")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    assert_eq!(
+        running, 0,
+        "the psql examples must mark their worker rows stopped"
+    );
+    pool.close().await;
 
     let again = Command::new(env!("CARGO_BIN_EXE_pgflow"))
         .args(["install", "--database-url", db.url()])

@@ -6,7 +6,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::error::FlowError;
+use crate::graph::topological_order;
 use crate::slug::{is_valid_slug, MAX_FLOW_SLUG_LEN};
+use crate::strict_keys::closest;
 
 /// Flow-level defaults. `None` means "use the database default" (3 attempts,
 /// base delay 5 s, timeout 60 s, as `pgflow.create_flow` stores them).
@@ -132,7 +134,8 @@ pub struct StepDef {
     /// `single` (default) or `map`.
     #[serde(default, rename = "type")]
     pub step_type: StepType,
-    /// Parent step slugs; each must be defined earlier. A map has at most one.
+    /// Parent step slugs, in any order of the steps (they are sorted). A map
+    /// has at most one.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub depends_on: Vec<String>,
     /// Option overrides.
@@ -263,14 +266,17 @@ pub struct FlowDef {
     /// Flow-level defaults.
     #[serde(flatten)]
     pub options: FlowOptions,
-    /// Steps in definition (topological) order.
+    /// Steps, in any order: [`FlowDef::validate`] sorts them so each comes
+    /// after its dependencies (keeping the given order where it can).
     #[serde(default)]
     pub steps: Vec<StepDef>,
 }
 
 impl FlowDef {
     /// Checks every rule the DSL and the SQL constraints enforce, so a
-    /// [`Flow`] never fails on `create_flow`/`add_step`.
+    /// [`Flow`] never fails on `create_flow`/`add_step`, and puts the steps
+    /// in dependency order. A loop of dependencies is a [`FlowError::Cycle`]
+    /// naming its path.
     pub fn validate(self) -> Result<Flow, FlowError> {
         if !is_valid_slug(&self.slug) {
             return Err(FlowError::InvalidFlowSlug(self.slug));
@@ -287,22 +293,24 @@ impl FlowDef {
         check_min(&scope, "baseDelay", self.options.base_delay, 1)?;
         check_min(&scope, "timeout", self.options.timeout, 3)?;
 
+        let all: HashSet<&str> = self.steps.iter().map(|s| s.slug.as_str()).collect();
         let mut seen: HashSet<&str> = HashSet::new();
         for step in &self.steps {
             if !is_valid_slug(&step.slug) {
                 return Err(FlowError::InvalidStepSlug(step.slug.clone()));
             }
-            if seen.contains(step.slug.as_str()) {
+            if !seen.insert(&step.slug) {
                 return Err(FlowError::DuplicateStep(step.slug.clone()));
             }
             let mut deps: HashSet<&str> = HashSet::new();
             for dep in &step.depends_on {
-                // Dependencies must come earlier: that keeps step_index
-                // topological and rules out cycles (including self-deps).
-                if !seen.contains(dep.as_str()) {
+                // Any order is accepted (sorted below); a step depending on
+                // itself is a cycle, reported as one by the sort.
+                if !all.contains(dep.as_str()) {
                     return Err(FlowError::UnknownDependency {
                         step: step.slug.clone(),
                         dependency: dep.clone(),
+                        suggestion: closest(dep, all.iter().copied()).map(str::to_string),
                     });
                 }
                 if !deps.insert(dep) {
@@ -335,9 +343,28 @@ impl FlowDef {
                     });
                 }
             }
-            seen.insert(&step.slug);
         }
-        Ok(Flow { def: self })
+        // The database stores steps in dependency order (step_index), so
+        // sort them; a list already in order keeps it.
+        let order = {
+            let edges: Vec<(&str, &[String])> = self
+                .steps
+                .iter()
+                .map(|s| (s.slug.as_str(), s.depends_on.as_slice()))
+                .collect();
+            topological_order(&edges)?
+        };
+        let mut slots: Vec<Option<StepDef>> = self.steps.into_iter().map(Some).collect();
+        let steps = order
+            .into_iter()
+            .map(|i| slots[i].take().expect("each index appears once"))
+            .collect();
+        let def = FlowDef {
+            slug: self.slug,
+            options: self.options,
+            steps,
+        };
+        Ok(Flow { def })
     }
 }
 
@@ -376,7 +403,8 @@ impl Flow {
         &self.def.options
     }
 
-    /// Steps in definition order.
+    /// Steps in dependency order (each after its dependencies; the order
+    /// they were defined in where that allows).
     pub fn steps(&self) -> &[StepDef] {
         &self.def.steps
     }
@@ -408,9 +436,11 @@ impl Flow {
 ///
 /// let err = FlowBuilder::new("bad")
 ///     .step(StepDef::single("b").depends_on(["a"]))
+///     .step(StepDef::single("a").depends_on(["b"]))
 ///     .build()
 ///     .unwrap_err();
-/// assert!(matches!(err, FlowError::UnknownDependency { .. }));
+/// assert_eq!(err.to_string(), "steps depend on each other in a cycle: b → a → b \
+///     (each step depends on the one before it)");
 /// ```
 #[derive(Debug, Clone)]
 pub struct FlowBuilder {
@@ -447,7 +477,7 @@ impl FlowBuilder {
         self
     }
 
-    /// Appends a step (dependencies must already be defined).
+    /// Adds a step (its dependencies may be added before or after it).
     pub fn step(mut self, step: StepDef) -> Self {
         self.def.steps.push(step);
         self

@@ -19,14 +19,18 @@
 //! ```
 
 mod error;
+mod file;
 mod flow;
+mod graph;
 mod shape;
 mod slug;
+pub mod strict_keys;
 
 pub use error::FlowError;
+pub use file::flow_def_from_value;
 pub use flow::{Flow, FlowBuilder, FlowDef, FlowOptions, StepDef, StepOptions, StepType, WhenMode};
 pub use shape::{FlowShape, InputPattern, ShapeStep};
-pub use slug::{is_valid_slug, MAX_FLOW_SLUG_LEN, MAX_SLUG_LEN};
+pub use slug::{is_valid_slug, FLOW_SLUG_RULE, MAX_FLOW_SLUG_LEN, MAX_SLUG_LEN, STEP_SLUG_RULE};
 
 #[cfg(test)]
 mod tests;

@@ -1,11 +1,20 @@
-//! Slug rules, mirroring `pgflow.is_valid_slug` (SPEC §3.1).
+//! Slug rules, mirroring `pgflow.is_valid_slug` (the SQL function `pgflow.is_valid_slug`).
 
 /// Longest slug `pgflow.is_valid_slug` accepts.
 pub const MAX_SLUG_LEN: usize = 128;
 
 /// Longest flow slug: the flow slug is also the pgmq queue name, and pgmq
-/// refuses queue names longer than 47 characters (SPEC §8.8).
+/// refuses queue names longer than 47 characters.
 pub const MAX_FLOW_SLUG_LEN: usize = 47;
+
+/// The flow slug rule, stated once for every message that needs it.
+pub const FLOW_SLUG_RULE: &str = "a flow slug is 1 to 47 letters, digits or underscores \
+     (47 because it also names the flow's pgmq queue), starts with a letter or underscore, \
+     and is not \"run\"";
+
+/// The step slug rule.
+pub const STEP_SLUG_RULE: &str = "a step slug is 1 to 128 letters, digits or underscores, \
+     starts with a letter or underscore, and is not \"run\"";
 
 /// True when `slug` is a valid step or flow slug: non-empty, at most
 /// [`MAX_SLUG_LEN`] characters, `^[a-zA-Z_][a-zA-Z0-9_]*$`, and not `run`

@@ -104,6 +104,40 @@ fn step_timeout_falls_back_to_flow_then_default() {
     assert_eq!(bare.step_timeout("a"), 60);
 }
 
+#[test]
+fn steps_in_any_order_are_sorted_and_keep_their_shape() {
+    let forward = FlowBuilder::new("f")
+        .step(StepDef::single("report").depends_on(["count", "meta"]))
+        .step(StepDef::map("count").array("split"))
+        .step(StepDef::single("split"))
+        .step(StepDef::single("meta"))
+        .build()
+        .unwrap();
+    let slugs: Vec<&str> = forward.steps().iter().map(|s| s.slug.as_str()).collect();
+    assert_eq!(slugs, ["split", "count", "meta", "report"]);
+    let ordered = FlowBuilder::new("f")
+        .step(StepDef::single("split"))
+        .step(StepDef::map("count").array("split"))
+        .step(StepDef::single("meta"))
+        .step(StepDef::single("report").depends_on(["count", "meta"]))
+        .build()
+        .unwrap();
+    assert_eq!(forward.shape(), ordered.shape());
+}
+
+#[test]
+fn slug_messages_state_the_real_limit() {
+    let long = "x".repeat(60);
+    let text = err(FlowBuilder::new(long)).to_string();
+    assert!(
+        text.contains("has 60 characters: a flow slug is 1 to 47"),
+        "{text}"
+    );
+    assert!(!text.contains("128"), "{text}");
+    let text = err(FlowBuilder::new("1x")).to_string();
+    assert!(text.contains("1 to 47"), "{text}");
+}
+
 fn err(builder: FlowBuilder) -> FlowError {
     builder.build().unwrap_err()
 }
@@ -139,10 +173,28 @@ fn rejects_bad_graphs() {
     );
     assert_eq!(
         err(FlowBuilder::new("f").step(StepDef::single("a").depends_on(["a"]))),
-        FlowError::UnknownDependency {
-            step: "a".into(),
-            dependency: "a".into()
+        FlowError::Cycle {
+            path: vec!["a".into(), "a".into()]
         }
+    );
+    assert_eq!(
+        err(FlowBuilder::new("f").step(StepDef::single("a").depends_on(["a"]))).to_string(),
+        "step \"a\" depends on itself (a cycle: a → a)"
+    );
+    assert_eq!(
+        err(FlowBuilder::new("f")
+            .step(StepDef::single("fetch"))
+            .step(StepDef::single("b").depends_on(["fetc"])))
+        .to_string(),
+        "step \"b\" depends on \"fetc\", which is not a step of this flow; did you mean \"fetch\"?"
+    );
+    let e = err(FlowBuilder::new("f")
+        .step(StepDef::single("a").depends_on(["c"]))
+        .step(StepDef::single("b").depends_on(["a"]))
+        .step(StepDef::single("c").depends_on(["b"])));
+    assert_eq!(
+        e.to_string(),
+        "steps depend on each other in a cycle: a → b → c → a (each step depends on the one before it)"
     );
     let e = err(FlowBuilder::new("f")
         .step(StepDef::single("a"))

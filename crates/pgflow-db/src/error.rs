@@ -35,7 +35,11 @@ pub enum DbError {
     #[error(
         "a `pgmq` schema exists but is neither the extension nor an SQL install with \
          version bookkeeping (pgmq.__pgmq_migrations), and lacks {missing}; \
-         cannot tell whether it is pgmq >= 1.5"
+         cannot tell whether it is pgmq >= 1.5.\n\
+         hint: if that schema is empty or left over from an earlier attempt, drop it \
+         (`DROP SCHEMA pgmq CASCADE;`, after checking it holds no queue you need) and run \
+         `pgflow install` again, which then installs pgmq itself; or install the pgmq \
+         extension (`CREATE EXTENSION pgmq;`) where it is available"
     )]
     PgmqUnrecognized {
         /// The function that was looked for and not found.

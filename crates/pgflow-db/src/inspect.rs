@@ -221,6 +221,9 @@ pub struct PruneReport {
     pub runs: i32,
     /// Stale workers deleted.
     pub workers: i32,
+    /// Archived queue messages deleted.
+    #[sqlx(skip)]
+    pub archived_messages: i64,
     /// Everything older than this was pruned.
     pub cutoff: DateTime<Utc>,
 }
@@ -300,10 +303,34 @@ pub async fn queue_stats<'e>(ex: impl PgExecutor<'e>) -> Result<Vec<QueueStats>,
 }
 
 /// `pgflow.prune_data_older_than`: deletes finished runs, stale workers and
-/// archived messages older than `older_than_secs`; reports what went.
-pub async fn prune<'e>(
+/// archived messages older than `older_than_secs`; reports what went. One
+/// transaction: the archive count is taken just before the prune.
+pub async fn prune(pool: &sqlx::PgPool, older_than_secs: f64) -> Result<PruneReport, ApiError> {
+    let mut tx = pool.begin().await.or_api("begin")?;
+    let archived: i64 = call!(
+        scalar "inspect_archived_before.sql",
+        "pgmq archives",
+        fetch_one(&mut *tx),
+        older_than_secs
+    )?;
+    let mut report: PruneReport = call!(
+        rows "inspect_prune.sql",
+        "pgflow.prune_data_older_than",
+        fetch_one(&mut *tx),
+        older_than_secs
+    )?;
+    tx.commit().await.or_api("commit")?;
+    report.archived_messages = archived;
+    Ok(report)
+}
+
+/// How many workers serve `queue` now: running, not told to stop, with a
+/// heartbeat in the last `within_secs` seconds. Zero means a new run of
+/// that flow will wait until a worker starts.
+pub async fn live_workers<'e>(
     ex: impl PgExecutor<'e>,
-    older_than_secs: f64,
-) -> Result<PruneReport, ApiError> {
-    call!(rows "inspect_prune.sql", "pgflow.prune_data_older_than", fetch_one(ex), older_than_secs)
+    queue: &str,
+    within_secs: f64,
+) -> Result<i32, ApiError> {
+    call!(scalar "inspect_live_workers.sql", "pgflow.workers", fetch_one(ex), queue, within_secs)
 }

@@ -66,7 +66,9 @@ pub enum WorkerError {
     ShapeMismatch {
         /// The flow slug.
         flow: String,
-        /// The differences reported by `ensure_flow_compiled`.
+        /// The differences reported by `ensure_flow_compiled`, naming the
+        /// worker's definition and the database, e.g. `Step count differs: 3
+        /// in the worker's definition, 2 in the database`.
         differences: Vec<String>,
     },
     /// A database call failed during startup or shutdown.
@@ -228,7 +230,8 @@ async fn compile(pool: &PgPool, flow: &WorkerFlow, mode: CompileMode) -> Result<
     match outcome.status {
         CompileStatus::Mismatch => Err(WorkerError::ShapeMismatch {
             flow: slug.to_string(),
-            differences: outcome.differences,
+            // Name the sides: upstream's text says "3 vs 2", "first shape".
+            differences: outcome.differences_between("worker's definition", "database"),
         }),
         CompileStatus::Recompiled => {
             warn!(flow = %slug, differences = ?outcome.differences, "flow recompiled; its previous runs were deleted");

@@ -46,3 +46,16 @@ pub use pgflow_core as core;
 pub use pgflow_db as db;
 /// The worker crate.
 pub use pgflow_worker as worker;
+/// The sqlx this crate is built with: use it (or the same version) for the
+/// pool you hand to [`Worker`] and [`Client`], so the types match.
+pub use sqlx;
+
+/// Opens a connection pool to `url` (`postgres://user:password@host/db`) of
+/// at most 10 connections, enough for a worker and a client in one process.
+/// For other settings build a [`sqlx::postgres::PgPoolOptions`] yourself.
+pub async fn connect(url: &str) -> Result<sqlx::PgPool, sqlx::Error> {
+    sqlx::postgres::PgPoolOptions::new()
+        .max_connections(10)
+        .connect(url)
+        .await
+}

@@ -24,9 +24,11 @@ pub struct Args {
 enum FlowCommand {
     /// Register a flow from a definition file (.json, .toml, .yaml/.yml).
     ///
-    /// A flow that exists with another shape is refused (the differences are
-    /// printed) unless --allow-data-loss, which deletes it with all its runs
-    /// and recreates it. Options are never compared.
+    /// Steps may be listed in any order; unknown keys are refused. A flow
+    /// that exists with the same shape gets the file's options (the changes
+    /// are printed). A flow that exists with another shape is refused (the
+    /// differences are printed) unless --allow-data-loss, which deletes it
+    /// with all its runs and recreates it.
     Add {
         /// The flow file.
         file: PathBuf,
@@ -68,10 +70,22 @@ async fn add(ctx: &Context, file: PathBuf, allow_data_loss: bool) -> anyhow::Res
     // Validate the file before touching the database.
     let flow = flowfile::load(&file)?;
     let pool = ctx.pool().await?;
-    let outcome =
-        api::ensure_flow_compiled(&pool, flow.slug(), &flow.shape().to_json(), allow_data_loss)
+    let shape = flow.shape().to_json();
+    // One transaction: the options are applied to exactly the shape that
+    // was verified, under the flow's compile lock.
+    let mut tx = pool.begin().await?;
+    let outcome = api::ensure_flow_compiled(&mut *tx, flow.slug(), &shape, allow_data_loss)
+        .await
+        .map_err(db_error)?;
+    let changes = if outcome.status == CompileStatus::Verified {
+        api::apply_flow_options(&mut *tx, flow.slug(), &shape)
             .await
-            .map_err(db_error)?;
+            .map_err(db_error)?
+    } else {
+        Vec::new()
+    };
+    tx.commit().await?;
+    let differences = outcome.differences_between("file", "database");
     let status = match outcome.status {
         CompileStatus::Compiled => "compiled",
         CompileStatus::Verified => "verified",
@@ -82,26 +96,36 @@ async fn add(ctx: &Context, file: PathBuf, allow_data_loss: bool) -> anyhow::Res
         print_json(&json!({
             "flow_slug": flow.slug(),
             "status": status,
-            "differences": outcome.differences,
+            "differences": differences,
+            "options_changed": changes,
         }))?;
     } else {
         let s = ctx.style;
         match outcome.status {
             CompileStatus::Compiled => println!(
-                "flow {} registered ({} steps)",
+                "flow {} registered ({})",
                 s.bold(flow.slug()),
-                flow.steps().len()
+                plural(flow.steps().len(), "step")
             ),
-            CompileStatus::Verified => println!(
-                "flow {} already registered with the same shape; nothing to do",
+            CompileStatus::Verified if changes.is_empty() => println!(
+                "flow {} already registered with the same shape and options; nothing to do",
                 s.bold(flow.slug())
             ),
+            CompileStatus::Verified => {
+                println!(
+                    "flow {} already registered with the same shape; options updated:",
+                    s.bold(flow.slug())
+                );
+                for change in &changes {
+                    println!("  - {}", describe_change(change));
+                }
+            }
             CompileStatus::Recompiled => {
                 println!(
                     "flow {} recreated; its previous runs were deleted. Differences:",
                     s.bold(flow.slug())
                 );
-                for d in &outcome.differences {
+                for d in &differences {
                     println!("  - {d}");
                 }
             }
@@ -110,10 +134,11 @@ async fn add(ctx: &Context, file: PathBuf, allow_data_loss: bool) -> anyhow::Res
     }
     if outcome.status == CompileStatus::Mismatch {
         let mut msg = format!(
-            "flow {} exists with a different shape; nothing changed. Differences:",
-            flow.slug()
+            "flow {} exists in the database with a different shape than in {}; nothing changed. Differences:",
+            flow.slug(),
+            file.display()
         );
-        for d in &outcome.differences {
+        for d in &differences {
             msg.push_str(&format!("\n  - {d}"));
         }
         msg.push_str(
@@ -123,6 +148,38 @@ async fn add(ctx: &Context, file: PathBuf, allow_data_loss: bool) -> anyhow::Res
         bail!(msg);
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// `1 step`, `3 steps`.
+pub fn plural(n: usize, word: &str) -> String {
+    if n == 1 {
+        format!("{n} {word}")
+    } else {
+        format!("{n} {word}s")
+    }
+}
+
+/// One applied option change, e.g. `step load: timeout 30s -> 60s`.
+fn describe_change(change: &api::OptionChange) -> String {
+    let unit = if change.option == "maxAttempts" {
+        ""
+    } else {
+        "s"
+    };
+    let value = |v: Option<i32>| match v {
+        Some(v) => format!("{v}{unit}"),
+        None => "(the flow's)".to_string(),
+    };
+    let place = match &change.step {
+        Some(step) => format!("step {step}"),
+        None => "flow".to_string(),
+    };
+    format!(
+        "{place}: {} {} -> {}",
+        change.option,
+        value(change.old),
+        value(change.new)
+    )
 }
 
 async fn list(ctx: &Context) -> anyhow::Result<ExitCode> {

@@ -25,6 +25,10 @@ pub struct Args {
 
 /// Installs or upgrades, then prints what was done.
 pub async fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
+    // Connect once through the CLI's own path first: its errors say what kind
+    // of failure it was (refused, auth, missing database, TLS, not a
+    // postgres:// URL) instead of the installer driver's raw text.
+    crate::context::connect(ctx.url()?, 1).await?.close().await;
     let report = pgflow_db::install::install(ctx.url()?).await?;
     let roles = if args.create_roles {
         let pool = ctx.pool().await?;

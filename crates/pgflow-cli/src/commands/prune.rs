@@ -30,9 +30,10 @@ pub async fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
         print_json(&report)?;
     } else {
         println!(
-            "pruned {} finished run(s) and {} stale worker(s) older than {}, and archived messages",
+            "pruned {} finished run(s), {} stale worker(s) and {} archived message(s) older than {}",
             report.runs,
             report.workers,
+            report.archived_messages,
             timestamp(&report.cutoff)
         );
     }

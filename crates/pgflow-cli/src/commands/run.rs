@@ -147,8 +147,10 @@ async fn start(
         if !ctx.json {
             println!("{}", run.run_id);
         }
+        // `watch` gives the warning when no worker serves the flow.
         return watch(ctx, run.run_id, &WatchOpts { interval_ms: 500 }).await;
     }
+    warn_if_unserved(&pool, slug).await?;
     if ctx.json {
         print_json(&json!({
             "run_id": run.run_id,
@@ -243,11 +245,45 @@ pub fn print_snapshot(ctx: &Context, snap: &Snapshot) {
     table.print(s);
 }
 
+/// A worker whose heartbeat is older than this is not counted as serving a
+/// queue (the same default as `pgflow workers --stale-after`).
+const LIVE_WITHIN_SECS: f64 = 30.0;
+
+/// The warning for a flow no live worker serves, or `None` when one does.
+pub async fn unserved_warning(
+    pool: &sqlx::PgPool,
+    flow_slug: &str,
+) -> anyhow::Result<Option<String>> {
+    let live = inspect::live_workers(pool, flow_slug, LIVE_WITHIN_SECS)
+        .await
+        .map_err(db_error)?;
+    Ok((live == 0).then(|| {
+        format!(
+            "warning: no live worker serves flow {flow_slug:?} (none has polled its queue in the \
+             last {LIVE_WITHIN_SECS:.0} s), so its runs wait, unchanged, until one starts.\n\
+             hint: start a worker process that serves {flow_slug:?} against this database (a \
+             program using `pgflow::Worker`; see \"Use it in your own Cargo project\" in the \
+             README); `pgflow workers` lists the workers this database has seen"
+        )
+    }))
+}
+
+/// Prints [`unserved_warning`] on stderr (stdout stays the result alone).
+async fn warn_if_unserved(pool: &sqlx::PgPool, flow_slug: &str) -> anyhow::Result<()> {
+    if let Some(warning) = unserved_warning(pool, flow_slug).await? {
+        eprintln!("{warning}");
+    }
+    Ok(())
+}
+
 async fn show(ctx: &Context, run_id: Uuid) -> anyhow::Result<ExitCode> {
     let pool = ctx.pool().await?;
     let snap = progress::fetch(&pool, run_id)
         .await?
         .ok_or_else(|| progress::unknown_run(run_id))?;
+    if !snap.run.is_terminal() {
+        warn_if_unserved(&pool, &snap.run.flow_slug).await?;
+    }
     if ctx.json {
         print_json(&snap)?;
     } else {
@@ -259,14 +295,30 @@ async fn show(ctx: &Context, run_id: Uuid) -> anyhow::Result<ExitCode> {
 async fn watch(ctx: &Context, run_id: Uuid, opts: &WatchOpts) -> anyhow::Result<ExitCode> {
     let pool = ctx.pool().await?;
     let interval = Duration::from_millis(opts.interval_ms.max(50));
+    // Listen for Ctrl-C before saying anything, so a user (or a test) who
+    // reacts to the first line is already heard.
+    let interrupted = interrupt_listener()?;
+    let first = progress::fetch(&pool, run_id)
+        .await?
+        .ok_or_else(|| progress::unknown_run(run_id))?;
+    if !first.run.is_terminal() {
+        warn_if_unserved(&pool, &first.run.flow_slug).await?;
+    }
     let mut renderer = Renderer::new(ctx.style, ctx.stdout_is_terminal);
-    let snap = progress::watch(
+    let watching = progress::watch(
         &pool,
         run_id,
         (!ctx.json).then_some(&mut renderer),
         interval,
-    )
-    .await?;
+    );
+    // Ctrl-C stops the watching, not the run: say so, and how to come back.
+    let snap = tokio::select! {
+        snap = watching => snap?,
+        _ = interrupted => {
+            eprintln!("{}", detached_message(run_id));
+            return Ok(ExitCode::from(130));
+        }
+    };
     if ctx.json {
         print_json(&snap)?;
     } else if let Some(out) = &snap.run.output {
@@ -281,6 +333,32 @@ async fn watch(ctx: &Context, run_id: Uuid, opts: &WatchOpts) -> anyhow::Result<
         }
     }
     Ok(ExitCode::from(progress::exit_code(snap.run.status)))
+}
+
+/// A future that resolves on SIGINT (Ctrl-C). On Unix the handler is in
+/// place when this returns, not only once the future is first polled.
+fn interrupt_listener() -> anyhow::Result<impl std::future::Future<Output = ()>> {
+    #[cfg(unix)]
+    {
+        let mut sigint = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())?;
+        Ok(async move {
+            sigint.recv().await;
+        })
+    }
+    #[cfg(not(unix))]
+    {
+        Ok(async {
+            let _ = tokio::signal::ctrl_c().await;
+        })
+    }
+}
+
+/// What `run watch` says when interrupted: the run goes on without it.
+pub fn detached_message(run_id: Uuid) -> String {
+    format!(
+        "\nstopped watching; run {run_id} continues in the database.\n\
+         hint: reattach with `pgflow run watch {run_id}`, or cancel it with `pgflow run cancel {run_id}`"
+    )
 }
 
 async fn cancel_or_retry(ctx: &Context, run_id: Uuid, cancel: bool) -> anyhow::Result<ExitCode> {

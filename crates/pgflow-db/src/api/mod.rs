@@ -57,7 +57,9 @@ pub mod workers;
 pub(crate) use error::OrApi;
 
 pub use crate::status::{RunStatus, StepStatus, TaskStatus, UnknownStatus};
-pub use definition::{ensure_flow_compiled, CompileOutcome, CompileStatus};
+pub use definition::{
+    apply_flow_options, ensure_flow_compiled, CompileOutcome, CompileStatus, OptionChange,
+};
 pub use error::ApiError;
 pub use maintenance::{requeue_stalled_tasks, setup_roles, sweep_requeue_stalled};
 pub use runs::{

@@ -113,7 +113,9 @@ pub async fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
             say(
                 ctx,
                 &format!(
-                    "\nthe cluster keeps running at {url}\nstop and remove it with:\n  {stop}"
+                    "\nthe cluster keeps running at {url}\n\
+                     use it from this shell with:\n  export DATABASE_URL='{url}'\n\
+                     stop and remove it with:\n  {stop}"
                 ),
             );
         }

@@ -18,6 +18,24 @@ pub struct Target<'a> {
     pub removed_on_exit: bool,
 }
 
+/// This program's own path, so the printed commands work when `pgflow` is
+/// not on `PATH` (e.g. after `scripts/demo`, which runs it from `target/`).
+pub fn pgflow_path() -> String {
+    std::env::current_exe()
+        .map(|p| p.display().to_string())
+        .unwrap_or_else(|_| "pgflow".into())
+}
+
+/// The psql and pgflow commands to inspect the run, for a database that
+/// stays up.
+pub fn inspect_commands(target: &Target<'_>, run_id: &str) -> String {
+    include_str!("inspect.txt")
+        .replace("{psql}", &target.psql)
+        .replace("{pgflow}", &pgflow_path())
+        .replace("{url}", target.url)
+        .replace("{run_id}", run_id)
+}
+
 /// Prints the finished run.
 pub fn print(ctx: &Context, snap: &Snapshot, target: &Target<'_>) -> anyhow::Result<()> {
     if ctx.json {
@@ -32,15 +50,16 @@ pub fn print(ctx: &Context, snap: &Snapshot, target: &Target<'_>) -> anyhow::Res
         println!("{}", serde_json::to_string_pretty(out)?);
     }
     println!();
-    let text = include_str!("inspect.txt")
-        .replace("{psql}", &target.psql)
-        .replace("{url}", target.url)
-        .replace("{run_id}", &snap.run.run_id.to_string());
-    print!("{text}");
     if target.removed_on_exit {
+        // Commands naming a cluster that is about to vanish would only fail.
         println!(
-            "(the throwaway cluster is removed when the demo exits; run `pgflow demo --keep` to keep it)"
+            "The throwaway cluster is removed when the demo exits. To look around afterwards, run\n  \
+             {} demo --keep\n\
+             which leaves it running and prints psql and pgflow commands for its URL.",
+            pgflow_path()
         );
+    } else {
+        print!("{}", inspect_commands(target, &snap.run.run_id.to_string()));
     }
     println!(
         "\ndemo run {} in {}",

@@ -1,0 +1,173 @@
+//! Every snippet a user may paste from README.md and docs/ works: each
+//! ```` ```sql ```` block runs (in order, in one fresh database, with
+//! `<run_id>` replaced by the newest run's id), each flow file (```` ```toml ````
+//! or ```` ```json ```` with `slug` and `steps`) registers with `pgflow flow
+//! add`, and each `pgflow ...` command line in a ```` ```sh ```` block parses.
+//! A block that is an excerpt, not meant to be run, is fenced as another
+//! language (e.g. ```` ```plpgsql ````).
+
+mod common;
+
+use std::path::Path;
+
+use clap::Parser as _;
+use common::*;
+use pgflow_tests::TestDb;
+
+/// `(file, language, text)` of every fenced block in README.md and docs/*.md.
+fn blocks() -> Vec<(String, String, String)> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let mut files = vec![root.join("README.md")];
+    let mut docs: Vec<_> = std::fs::read_dir(root.join("docs"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "md"))
+        .collect();
+    docs.sort();
+    files.extend(docs);
+    let mut found = Vec::new();
+    for file in files {
+        let text = std::fs::read_to_string(&file).unwrap();
+        let mut lines = text.lines();
+        while let Some(line) = lines.next() {
+            let Some(lang) = line.strip_prefix("```") else {
+                continue;
+            };
+            let body: Vec<&str> = lines
+                .by_ref()
+                .take_while(|l| !l.starts_with("```"))
+                .collect();
+            found.push((
+                file.file_name().unwrap().to_string_lossy().into_owned(),
+                lang.trim().to_string(),
+                body.join("\n") + "\n",
+            ));
+        }
+    }
+    found
+}
+
+#[tokio::test]
+async fn every_sql_snippet_runs() {
+    let db = TestDb::new().await;
+    let mut ran = 0;
+    for (file, lang, text) in blocks() {
+        if lang != "sql" {
+            continue;
+        }
+        let run_id: Option<uuid::Uuid> =
+            sqlx::query_scalar("select run_id from pgflow.runs order by started_at desc limit 1")
+                .fetch_optional(db.pool())
+                .await
+                .unwrap();
+        let sql = text.replace("<run_id>", &run_id.unwrap_or_default().to_string());
+        if let Err(e) = sqlx::raw_sql(&sql).execute(db.pool()).await {
+            panic!("a SQL snippet in {file} fails: {e}\n{text}");
+        }
+        ran += 1;
+    }
+    assert!(ran >= 2, "the README's SQL snippets were not found");
+    // The snippets leave no worker that looks crashed.
+    let stale: i64 =
+        sqlx::query_scalar("select count(*) from pgflow.workers where stopped_at is null")
+            .fetch_one(db.pool())
+            .await
+            .unwrap();
+    assert_eq!(
+        stale, 0,
+        "a snippet leaves a worker row that will show as stale"
+    );
+}
+
+#[tokio::test]
+async fn every_flow_file_snippet_registers() {
+    let db = TestDb::new().await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut added = 0;
+    for (i, (file, lang, text)) in blocks().into_iter().enumerate() {
+        let is_flow =
+            (lang == "toml" || lang == "json") && text.contains("slug") && text.contains("steps");
+        if !is_flow {
+            continue;
+        }
+        // Each snippet is its own flow: give it a fresh slug.
+        let value = pgflow_cli::flowfile::parse(&text, &lang).unwrap();
+        let mut value = value;
+        value["slug"] = serde_json::json!(format!("snippet_{i}"));
+        let path = write(dir.path(), &format!("snippet_{i}.json"), &value.to_string());
+        let out = pgflow(&["flow", "add", path.to_str().unwrap()], Some(db.url()));
+        assert!(
+            out.status.success(),
+            "a flow file snippet in {file} does not register:\n{text}\n{}",
+            stderr(&out)
+        );
+        added += 1;
+    }
+    assert!(added >= 2, "the flow file snippets were not found");
+}
+
+/// Splits a shell line into words: whitespace separates, '...' and "..."
+/// quote; stops at a comment.
+fn shell_words(line: &str) -> Vec<String> {
+    let mut words = Vec::new();
+    let mut word = String::new();
+    let mut in_word = false;
+    let mut chars = line.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '\'' | '"' => {
+                in_word = true;
+                for q in chars.by_ref() {
+                    if q == c {
+                        break;
+                    }
+                    word.push(q);
+                }
+            }
+            '#' if !in_word => break,
+            c if c.is_whitespace() => {
+                if in_word {
+                    words.push(std::mem::take(&mut word));
+                    in_word = false;
+                }
+            }
+            c => {
+                in_word = true;
+                word.push(c);
+            }
+        }
+    }
+    if in_word {
+        words.push(word);
+    }
+    words
+}
+
+#[test]
+fn every_pgflow_command_line_in_the_docs_parses() {
+    let mut checked = 0;
+    for (file, lang, text) in blocks() {
+        if lang != "sh" {
+            continue;
+        }
+        for line in text.replace("\\\n", " ").lines() {
+            let words = shell_words(line);
+            // Leading VAR=value assignments, then the command.
+            let words: Vec<String> = words
+                .into_iter()
+                .skip_while(|w| w.contains('=') && !w.starts_with('-'))
+                .collect();
+            // Synopses with [optional] parts are not command lines.
+            if words.first().map(String::as_str) != Some("pgflow")
+                || words.iter().any(|w| w.starts_with('['))
+            {
+                continue;
+            }
+            if let Err(e) = pgflow_cli::Cli::try_parse_from(&words) {
+                panic!("{file}: `{line}` does not parse:\n{e}");
+            }
+            checked += 1;
+        }
+    }
+    assert!(checked >= 3, "no pgflow command lines found");
+}
