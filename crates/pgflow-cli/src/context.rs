@@ -5,7 +5,7 @@ use std::io::IsTerminal;
 use std::time::Duration;
 
 use pgflow_db::api::ApiError;
-use pgflow_db::error::redact_url;
+use pgflow_db::error::{redact_url, tls_hint};
 use std::str::FromStr;
 
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
@@ -68,12 +68,18 @@ impl Context {
 /// with an actionable message.
 pub async fn connect(url: &str, max_connections: u32) -> anyhow::Result<PgPool> {
     let fail = |err: &dyn std::fmt::Display| {
-        anyhow::anyhow!(
-            "cannot connect to {}: {err}\n\
-             hint: check that PostgreSQL is running there and the URL is right; \
-             pass --database-url URL or set DATABASE_URL",
-            redact_url(url)
-        )
+        let err = err.to_string();
+        match tls_hint(&err) {
+            Some(hint) => {
+                anyhow::anyhow!("cannot connect to {}: {err}\nhint: {hint}", redact_url(url))
+            }
+            None => anyhow::anyhow!(
+                "cannot connect to {}: {err}\n\
+                 hint: check that PostgreSQL is running there and the URL is right; \
+                 pass --database-url URL or set DATABASE_URL",
+                redact_url(url)
+            ),
+        }
     };
     let options = PgConnectOptions::from_str(url).map_err(|e| fail(&e))?;
     // One direct attempt first: a pool retries until its timeout and then
