@@ -1,5 +1,6 @@
-//! `RunHandle::wait` under load: many concurrent waits on a small pool share
-//! one listener connection and all return.
+//! The client: `RunHandle::wait` under load (many concurrent waits on a
+//! small pool share one listener connection and all return), and its
+//! errors.
 
 use std::time::Duration;
 
@@ -148,4 +149,22 @@ async fn wait_on_an_exhausted_pool_fails_instead_of_retrying_forever() {
         pgflow::ClientError::Api(e) => assert!(e.is_pool_timeout(), "{e}"),
         other => panic!("expected a pool timeout, got {other}"),
     }
+}
+
+#[tokio::test]
+async fn starting_an_unknown_flow_is_flow_not_found() {
+    let db = TestDb::new().await;
+    let client = Client::new(db.pool().clone());
+    let err = client
+        .start_flow("no_such_flow", &json!({}))
+        .await
+        .expect_err("unknown flow");
+    assert!(
+        matches!(&err, pgflow::ClientError::FlowNotFound(slug) if slug == "no_such_flow"),
+        "{err:?}"
+    );
+    assert_eq!(
+        count(db.pool(), "select count(*) from pgflow.runs").await,
+        0
+    );
 }

@@ -47,6 +47,10 @@ pub enum ClientError {
     /// No such run.
     #[error("run {0} not found")]
     RunNotFound(Uuid),
+    /// [`Client::start_flow`] named a flow that is not defined in this
+    /// database (compile it first, e.g. by starting a worker for it).
+    #[error("flow {0:?} not found; define it first (a worker compiles its flows at start)")]
+    FlowNotFound(String),
     /// The run failed; lists each failed step's error.
     #[error("run {run_id} failed: {}", DisplaySteps(steps))]
     RunFailed {
@@ -132,7 +136,15 @@ impl Client {
         input: &I,
     ) -> Result<RunHandle, ClientError> {
         let input = serde_json::to_value(input).map_err(ClientError::Input)?;
-        let run = api::start_flow(&self.pool, flow_slug, &input, None).await?;
+        let run = api::start_flow(&self.pool, flow_slug, &input, None)
+            .await
+            .map_err(|e| {
+                if is_missing_flow(&e) {
+                    ClientError::FlowNotFound(flow_slug.to_string())
+                } else {
+                    e.into()
+                }
+            })?;
         Ok(self.run(run.run_id))
     }
 
@@ -252,6 +264,18 @@ impl RunHandle {
                 }
             }
         }
+    }
+}
+
+/// `start_flow`'s refusal of an unknown flow: the foreign-key error on
+/// `runs.flow_slug` it raises before writing anything.
+fn is_missing_flow(e: &ApiError) -> bool {
+    match e {
+        ApiError::Db {
+            source: sqlx::Error::Database(db),
+            ..
+        } => db.constraint() == Some("runs_flow_slug_fkey"),
+        _ => false,
     }
 }
 
