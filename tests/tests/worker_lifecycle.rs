@@ -269,3 +269,40 @@ async fn handlers_can_read_the_run_input_and_get_typed_inputs() {
     );
     w.shutdown().await.unwrap();
 }
+
+/// A listener that cannot connect (as behind a pooler that refuses
+/// sessions, or a wrong `listen_options`) costs latency, never progress:
+/// the worker's periodic read and the client's re-read carry the run.
+#[tokio::test]
+async fn unreachable_listen_address_falls_back_to_polling() {
+    let db = TestDb::new().await;
+    // A port nothing listens on (bound, read, released).
+    let dead_port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let dead: sqlx::postgres::PgConnectOptions =
+        format!("postgres://nobody@127.0.0.1:{dead_port}/x")
+            .parse()
+            .unwrap();
+    let w = Worker::new(
+        worker_pool(&db).await,
+        WorkerConfig {
+            listen_options: Some(dead.clone()),
+            ..config(CompileMode::Development)
+        },
+    )
+    .flow(evolving(false))
+    .start()
+    .await
+    .unwrap();
+    let client = Client::with_listen_options(db.pool().clone(), dead);
+    let run = client.start_flow("evolving", &json!({})).await.unwrap();
+    let out: Value = tokio::time::timeout(Duration::from_secs(30), run.wait())
+        .await
+        .expect("run finished by polling")
+        .unwrap();
+    assert_eq!(out, json!({"a": 1}));
+    w.shutdown().await.unwrap();
+}

@@ -5,7 +5,7 @@ use std::io::IsTerminal;
 use std::time::Duration;
 
 use pgflow_db::api::ApiError;
-use pgflow_db::error::redact_url;
+use pgflow_db::error::{redact_url, tls_hint};
 use std::str::FromStr;
 
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
@@ -139,6 +139,15 @@ fn timed_out(options: &PgConnectOptions) -> ConnectFailure {
 
 /// Sorts a driver error into the failures a user can act on.
 pub fn classify(err: &sqlx::Error, options: &PgConnectOptions) -> ConnectFailure {
+    // Certificate problems and servers that demand (or refuse) TLS show up as
+    // TLS, I/O or database errors alike; their text says which.
+    let text = error_chain(err);
+    if let Some(hint) = tls_hint(&text) {
+        return ConnectFailure {
+            what: format!("the TLS (SSL) connection failed: {text}"),
+            hint: hint.into(),
+        };
+    }
     let host = format!("{}:{}", options.get_host(), options.get_port());
     let user = options.get_username();
     let database = options.get_database().unwrap_or(user);
@@ -206,4 +215,20 @@ pub fn db_error(err: ApiError) -> anyhow::Error {
         // `From` would print the driver error twice in `{:#}`.
         _ => anyhow::anyhow!("{err}"),
     }
+}
+
+/// `err` and each of its sources, joined with `: ` (rustls' reason is a
+/// source, not part of sqlx's message).
+fn error_chain(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        if !text.contains(&cause_text) {
+            text.push_str(": ");
+            text.push_str(&cause_text);
+        }
+        source = cause.source();
+    }
+    text
 }

@@ -3,8 +3,10 @@
 /// Everything that can fail while talking to the pgflow schema.
 #[derive(Debug, thiserror::Error)]
 pub enum DbError {
-    /// Could not connect; `url` has its password replaced by `***`.
-    #[error("cannot connect to {url}: {source}")]
+    /// Could not connect; `url` has its password replaced by `***`. TLS
+    /// failures (wrong CA, host name, a server that demands TLS) end with a
+    /// `hint:` line.
+    #[error("cannot connect to {url}: {}", with_tls_hint(error_chain(&**source)))]
     Connect {
         /// The database URL, password hidden.
         url: String,
@@ -76,5 +78,69 @@ pub fn redact_url(url: &str) -> String {
         }
         // Unparseable: better to show nothing than to leak a password.
         Err(_) => "<unparseable database URL>".to_string(),
+    }
+}
+
+/// `err` and its sources, `: `-separated. tokio-postgres says only "error
+/// performing TLS handshake" and keeps rustls's reason in the source.
+fn error_chain(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(s) = source {
+        let s_text = s.to_string();
+        if !text.contains(&s_text) {
+            text.push_str(": ");
+            text.push_str(&s_text);
+        }
+        source = s.source();
+    }
+    text
+}
+
+/// Advice for a connection error whose text shows a TLS problem; `None`
+/// for anything else. Matches the wording of both drivers and the server.
+pub fn tls_hint(error_text: &str) -> Option<&'static str> {
+    let has = |s: &str| error_text.contains(s);
+    Some(if has("UnknownIssuer") || has("unknown issuer") {
+        "the server's certificate is not signed by a CA in sslrootcert (or, without \
+         sslrootcert, by a public CA): point sslrootcert at the CA that issued it"
+    } else if has("NotValidForName") || has("not valid for name") {
+        "the server's certificate does not name this host: connect with a host name \
+         the certificate lists, or use sslmode=verify-ca"
+    } else if has("Expired") || has("expired") || has("NotValidYet") {
+        "the server's certificate has expired or is not valid yet"
+    } else if has("no encryption") {
+        "the server only accepts TLS connections: add sslmode=require (better: \
+         sslmode=verify-full with sslrootcert) to the URL"
+    } else if has("does not support TLS") || has("does not support SSL") || has("SSL off") {
+        "the server does not accept TLS: enable ssl on the server, or use sslmode=prefer"
+    } else {
+        return None;
+    })
+}
+
+/// `error_text` followed by a `hint:` line when [`tls_hint`] has one.
+pub fn with_tls_hint(error_text: String) -> String {
+    match tls_hint(&error_text) {
+        Some(h) => format!("{error_text}\nhint: {h}"),
+        None => error_text,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hints_name_the_tls_problem() {
+        assert!(tls_hint("invalid peer certificate: UnknownIssuer")
+            .unwrap()
+            .contains("sslrootcert"));
+        assert!(
+            tls_hint("no pg_hba.conf entry for host \"1\", no encryption")
+                .unwrap()
+                .contains("sslmode=require")
+        );
+        assert_eq!(tls_hint("connection refused"), None);
     }
 }

@@ -13,7 +13,7 @@ use std::fmt;
 
 use serde::Serialize;
 use sqlx::postgres::PgPoolOptions;
-use tokio_postgres::{Client, NoTls};
+use tokio_postgres::Client;
 
 use crate::error::redact_url;
 use crate::migrations;
@@ -158,20 +158,10 @@ async fn install_with(database_url: &str, runner: Runner) -> Result<InstallRepor
     install_locked(client, database_url, runner).await
 }
 
-/// Connects with tokio-postgres and drives the connection on a task.
+/// Connects with tokio-postgres (TLS as the URL's `sslmode` and
+/// `sslrootcert` say) and drives the connection on a task.
 async fn connect(database_url: &str) -> Result<Client, DbError> {
-    let (client, connection) = tokio_postgres::connect(database_url, NoTls)
-        .await
-        .map_err(|e| DbError::Connect {
-            url: redact_url(database_url),
-            source: Box::new(e),
-        })?;
-    tokio::spawn(async move {
-        if let Err(err) = connection.await {
-            tracing::debug!(%err, "installer connection closed with an error");
-        }
-    });
-    Ok(client)
+    crate::tls::connect_tokio_postgres(database_url).await
 }
 
 async fn install_locked(

@@ -7,6 +7,7 @@
 //!   by domain (definition, runs, tasks, workers, maintenance); the only
 //!   place the runtime sends SQL from.
 //! - [`status`]: the run, step and task statuses as enums.
+//! - [`tls`]: `sslmode`/`sslrootcert` for the installer's connection.
 //! - [`inspect`]: read queries and maintenance calls for operators (the CLI).
 //! - [`dashboard`]: the web dashboard's paginated pages, `/metrics` and its
 //!   `LISTEN pgflow_events` connection.
@@ -18,5 +19,6 @@ pub mod inspect;
 pub mod install;
 pub mod migrations;
 pub mod status;
+pub mod tls;
 
 pub use error::DbError;

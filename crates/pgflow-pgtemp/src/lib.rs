@@ -106,6 +106,14 @@ pub struct TempClusterOptions {
     pub port: Option<u16>,
     /// Extra `postgresql.conf` settings; they override the defaults below.
     pub settings: Vec<(String, String)>,
+    /// Files written into the data directory before the server starts
+    /// (name, contents), readable by the server only: e.g. `server.key`
+    /// and `server.crt` for `ssl = on` (the server refuses a key others
+    /// can read).
+    pub data_files: Vec<(String, Vec<u8>)>,
+    /// Replaces `pg_hba.conf` when set, e.g. to accept only TLS
+    /// connections (`hostssl`).
+    pub hba: Option<String>,
     /// How long to wait for the server to accept connections.
     pub start_timeout: Duration,
 }
@@ -115,6 +123,8 @@ impl Default for TempClusterOptions {
         Self {
             port: None,
             settings: Vec::new(),
+            data_files: Vec::new(),
+            hba: None,
             start_timeout: Duration::from_secs(60),
         }
     }
@@ -186,6 +196,7 @@ impl TempCluster {
         };
         cluster.initdb()?;
         cluster.write_config(&options.settings)?;
+        cluster.write_data_files(&options)?;
 
         let mut last_err = None;
         for _ in 0..PORT_ATTEMPTS {
@@ -312,6 +323,24 @@ while kill -0 "$pid" 2>/dev/null; do sleep 0.5; done
             args.push(arg.into());
         }
         self.run("initdb", &args).map(drop)
+    }
+
+    fn write_data_files(&self, options: &TempClusterOptions) -> Result<(), PgTempError> {
+        use std::os::unix::fs::PermissionsExt;
+        let hba = options
+            .hba
+            .as_ref()
+            .map(|h| ("pg_hba.conf".to_string(), h.clone().into_bytes()));
+        for (name, contents) in options.data_files.iter().cloned().chain(hba) {
+            let path = self.data_dir.join(&name);
+            fs::write(&path, contents).map_err(PgTempError::io(format!("writing {name}")))?;
+            fs::set_permissions(&path, fs::Permissions::from_mode(0o600))
+                .map_err(PgTempError::io(format!("setting the mode of {name}")))?;
+            if self.as_service_account {
+                hand_to_service_account(&path)?;
+            }
+        }
+        Ok(())
     }
 
     fn write_config(&self, extra: &[(String, String)]) -> Result<(), PgTempError> {

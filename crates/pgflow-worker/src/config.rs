@@ -38,6 +38,11 @@ pub struct WorkerConfig {
     /// extra connection per worker process (not taken from the pool). With
     /// `false` the worker long-polls with `pgmq.read_with_poll`.
     pub listen: bool,
+    /// With `listen`: where the listener connects instead of the pool's
+    /// options. A pool that goes through a pooler in transaction mode
+    /// (PgBouncer) never receives notifications; give the database's
+    /// direct address here, or leave `None` and rely on `max_poll`.
+    pub listen_options: Option<sqlx::postgres::PgConnectOptions>,
     /// With `listen`: how often an idle worker reads its queue anyway, to
     /// pick up what no notification announces (a message whose visibility
     /// timeout ran out, a retry or start delay scheduled by another worker).
@@ -75,6 +80,7 @@ impl Default for WorkerConfig {
             max_concurrent: 10,
             visibility_timeout: Duration::from_secs(5),
             listen: true,
+            listen_options: None,
             max_poll: Duration::from_secs(5),
             poll_interval: Duration::from_millis(100),
             completion_batch_size: 50,

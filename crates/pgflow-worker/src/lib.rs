@@ -133,8 +133,13 @@ impl Worker {
             )
         });
         if let Some(wakeups) = &wakeups {
+            let listen_options = self
+                .config
+                .listen_options
+                .clone()
+                .unwrap_or_else(|| (*self.pool.connect_options()).clone());
             services.spawn(wakeup::listen_loop(
-                self.pool.clone(),
+                listen_options,
                 wakeups.clone(),
                 self.config.max_backoff,
                 stop.clone(),

@@ -13,8 +13,7 @@ use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use sqlx::postgres::{PgListener, PgPoolOptions};
-use sqlx::PgPool;
+use sqlx::postgres::{PgConnectOptions, PgListener, PgPoolOptions};
 use tokio::sync::Notify;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
@@ -72,17 +71,17 @@ impl Wakeup {
 pub(crate) type Wakeups = Arc<HashMap<String, Arc<Wakeup>>>;
 
 /// Listens on [`TASKS_CHANNEL`] until `stop` fires and wakes the poller of
-/// the flow each notification names. Uses its own connection (options from
-/// `pool`), so it never holds one of the pool's slots. After every
+/// the flow each notification names. Uses its own connection (with
+/// `options`: the pool's, or a direct address past a pooler), so it never
+/// holds one of the pool's slots. After every
 /// (re)connection it wakes every poller, since notifications sent while it
 /// was disconnected are lost.
 pub(crate) async fn listen_loop(
-    pool: PgPool,
+    options: PgConnectOptions,
     wakeups: Wakeups,
     max_backoff: Duration,
     stop: CancellationToken,
 ) {
-    let options = (*pool.connect_options()).clone();
     let mut backoff = timing::backoff(max_backoff);
     loop {
         let own = PgPoolOptions::new()

@@ -1,23 +1,30 @@
 //! Starting runs, waiting for them, inspecting them.
 
 use std::fmt;
+use std::sync::Arc;
 use std::time::Duration;
 
 use pgflow_db::api::{self, ApiError, RunRow, RunStatus, RunWithStates};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use serde_json::Value;
-use sqlx::postgres::PgListener;
+use sqlx::postgres::PgConnectOptions;
 use sqlx::PgPool;
-use tracing::{debug, warn};
+use tokio::sync::broadcast::error::RecvError;
+use tracing::debug;
 use uuid::Uuid;
 
-/// The channel the SQL core sends run and step events on.
-const EVENTS_CHANNEL: &str = "pgflow_events";
+use crate::events::{RunEvents, Wake};
 
 /// How often [`RunHandle::wait`] re-reads the run even without a
-/// notification (notifications are lost while the listener reconnects).
+/// notification (notifications are lost while the listener reconnects, and
+/// never arrive through a pooler in transaction mode).
 const POLL_FALLBACK: Duration = Duration::from_secs(1);
+
+/// How many pool acquire timeouts in a row [`RunHandle::wait`] accepts
+/// before returning the error: a pool that stays exhausted is a
+/// misconfiguration to report, not a hiccup to wait out.
+pub const MAX_POOL_TIMEOUTS: u32 = 3;
 
 /// A step that made the run fail.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -40,6 +47,10 @@ pub enum ClientError {
     /// No such run.
     #[error("run {0} not found")]
     RunNotFound(Uuid),
+    /// [`Client::start_flow`] named a flow that is not defined in this
+    /// database (compile it first, e.g. by starting a worker for it).
+    #[error("flow {0:?} not found; define it first (a worker compiles its flows at start)")]
+    FlowNotFound(String),
     /// The run failed; lists each failed step's error.
     #[error("run {run_id} failed: {}", DisplaySteps(steps))]
     RunFailed {
@@ -85,15 +96,32 @@ impl fmt::Display for DisplaySteps<'_> {
 }
 
 /// Starts and inspects runs.
+///
+/// Clones share one event listener: all [`RunHandle::wait`] calls of a
+/// client and its clones are woken through a single `LISTEN` connection,
+/// opened outside the pool on the first wait and closed when idle.
 #[derive(Debug, Clone)]
 pub struct Client {
     pool: PgPool,
+    events: Arc<RunEvents>,
 }
 
 impl Client {
-    /// A client on `pool`.
+    /// A client on `pool`; its listener connects with the pool's options.
     pub fn new(pool: PgPool) -> Self {
-        Client { pool }
+        let options = (*pool.connect_options()).clone();
+        Client::with_listen_options(pool, options)
+    }
+
+    /// A client whose listener connects with `listen` instead of the pool's
+    /// options: for a pool that goes through a transaction-mode pooler
+    /// (PgBouncer), which does not deliver notifications, give the direct
+    /// server address here.
+    pub fn with_listen_options(pool: PgPool, listen: PgConnectOptions) -> Self {
+        Client {
+            pool,
+            events: RunEvents::new(listen),
+        }
     }
 
     /// The pool this client uses.
@@ -108,7 +136,15 @@ impl Client {
         input: &I,
     ) -> Result<RunHandle, ClientError> {
         let input = serde_json::to_value(input).map_err(ClientError::Input)?;
-        let run = api::start_flow(&self.pool, flow_slug, &input, None).await?;
+        let run = api::start_flow(&self.pool, flow_slug, &input, None)
+            .await
+            .map_err(|e| {
+                if is_missing_flow(&e) {
+                    ClientError::FlowNotFound(flow_slug.to_string())
+                } else {
+                    e.into()
+                }
+            })?;
         Ok(self.run(run.run_id))
     }
 
@@ -117,6 +153,7 @@ impl Client {
         RunHandle {
             run_id,
             pool: self.pool.clone(),
+            events: Arc::clone(&self.events),
         }
     }
 
@@ -141,6 +178,7 @@ impl Client {
 pub struct RunHandle {
     run_id: Uuid,
     pool: PgPool,
+    events: Arc<RunEvents>,
 }
 
 impl RunHandle {
@@ -181,32 +219,29 @@ impl RunHandle {
     }
 
     /// Waits until the run is terminal and returns its row, whatever the
-    /// status. Listens on `pgflow_events` for this run's `run:*` events and
-    /// re-reads the row at least every second, so lost notifications (e.g.
-    /// during a reconnect) only cost latency. Transient database errors are
-    /// retried.
+    /// status. Woken by the client's shared listener on `pgflow_events`
+    /// (one connection per [`Client`], outside the pool) and re-reads the
+    /// row at least every second anyway, so lost notifications (during a
+    /// reconnect, or behind a pooler that drops LISTEN) only cost latency.
+    /// Connection errors are retried; a pool that stays exhausted
+    /// ([`MAX_POOL_TIMEOUTS`] acquire timeouts in a row) is an error.
     pub async fn wait_terminal(&self) -> Result<RunRow, ClientError> {
-        // Listen before the first read, so an event between the read and
-        // the LISTEN cannot be missed.
-        let mut listener = match PgListener::connect_with(&self.pool).await {
-            Ok(mut l) => match l.listen(EVENTS_CHANNEL).await {
-                Ok(()) => Some(l),
-                Err(e) => {
-                    warn!(error = %e, "LISTEN failed; polling only");
-                    None
-                }
-            },
-            Err(e) => {
-                warn!(error = %e, "cannot open a listener connection; polling only");
-                None
-            }
-        };
-        let topic = format!("pgflow:run:{}", self.run_id);
+        // Subscribe before the first read, so an event between the read and
+        // the wait cannot be missed.
+        let mut wakes = self.events.subscribe();
+        let mut pool_timeouts = 0;
         loop {
             match api::get_run(&self.pool, self.run_id).await {
                 Ok(Some(run)) if run.is_terminal() => return Ok(run),
-                Ok(Some(_)) => {}
+                Ok(Some(_)) => pool_timeouts = 0,
                 Ok(None) => return Err(ClientError::RunNotFound(self.run_id)),
+                Err(e) if e.is_pool_timeout() => {
+                    pool_timeouts += 1;
+                    if pool_timeouts >= MAX_POOL_TIMEOUTS {
+                        return Err(e.into());
+                    }
+                    debug!(error = %e, "no pooled connection to read the run; retrying")
+                }
                 Err(e) if e.is_transient() => {
                     debug!(error = %e, "reading the run failed; retrying")
                 }
@@ -214,68 +249,39 @@ impl RunHandle {
             }
             let fallback = tokio::time::sleep(POLL_FALLBACK);
             tokio::pin!(fallback);
-            match listener.as_mut() {
-                None => fallback.await,
-                Some(l) => loop {
-                    tokio::select! {
-                        _ = &mut fallback => break,
-                        n = l.try_recv() => match n {
-                            Ok(Some(n)) if is_run_event(n.payload(), &topic) => break,
-                            Ok(Some(_)) => {}
-                            // Connection lost: the next try_recv reconnects;
-                            // wait for the fallback tick meanwhile.
-                            Ok(None) => { (&mut fallback).await; break; }
-                            Err(e) => {
-                                debug!(error = %e, "listener failed; polling only");
-                                listener = None;
-                                break;
-                            }
-                        },
-                    }
-                },
+            loop {
+                tokio::select! {
+                    _ = &mut fallback => break,
+                    w = wakes.recv() => match w {
+                        Ok(Wake::Run(id)) if id == self.run_id => break,
+                        Ok(Wake::Run(_)) => {}
+                        // A (re)connect, or too many events to keep up
+                        // with: any of them may have been ours.
+                        Ok(Wake::All) | Err(RecvError::Lagged(_)) => break,
+                        // The hub outlives every handle; poll regardless.
+                        Err(RecvError::Closed) => { (&mut fallback).await; break }
+                    },
+                }
             }
         }
     }
 }
 
-/// True for a `run:*` event envelope on this run's topic.
-fn is_run_event(payload: &str, topic: &str) -> bool {
-    // Cheap pre-filter: most events on the channel are for other runs.
-    if !payload.contains(topic) {
-        return false;
-    }
-    match serde_json::from_str::<Value>(payload) {
-        Ok(v) => {
-            v.get("topic").and_then(Value::as_str) == Some(topic)
-                && v.get("event")
-                    .and_then(Value::as_str)
-                    .is_some_and(|e| e.starts_with("run:"))
-        }
-        // Unparseable (e.g. truncated) but on our topic: re-read the row.
-        Err(_) => true,
+/// `start_flow`'s refusal of an unknown flow: the foreign-key error on
+/// `runs.flow_slug` it raises before writing anything.
+fn is_missing_flow(e: &ApiError) -> bool {
+    match e {
+        ApiError::Db {
+            source: sqlx::Error::Database(db),
+            ..
+        } => db.constraint() == Some("runs_flow_slug_fkey"),
+        _ => false,
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn run_event_filter() {
-        let topic = "pgflow:run:1";
-        assert!(is_run_event(
-            r#"{"topic":"pgflow:run:1","event":"run:completed","payload":{}}"#,
-            topic
-        ));
-        assert!(!is_run_event(
-            r#"{"topic":"pgflow:run:1","event":"step:a:completed","payload":{}}"#,
-            topic
-        ));
-        assert!(!is_run_event(
-            r#"{"topic":"pgflow:run:2","event":"run:completed","payload":{}}"#,
-            topic
-        ));
-    }
 
     #[test]
     fn failed_run_error_lists_steps() {

@@ -27,8 +27,9 @@
 //! ```
 
 mod client;
+mod events;
 
-pub use client::{Client, ClientError, FailedStep, RunHandle};
+pub use client::{Client, ClientError, FailedStep, RunHandle, MAX_POOL_TIMEOUTS};
 pub use pgflow_core::{
     is_valid_slug, Flow, FlowBuilder, FlowDef, FlowError, FlowOptions, FlowShape, StepDef,
     StepOptions, StepType, WhenMode,

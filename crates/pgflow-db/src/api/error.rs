@@ -34,6 +34,20 @@ impl ApiError {
         }
     }
 
+    /// True when no pooled connection became free within the pool's
+    /// acquire timeout. Transient too, but a caller that loops on
+    /// [`ApiError::is_transient`] should bound how often it retries this
+    /// one: a pool that stays exhausted does not heal by waiting on it.
+    pub fn is_pool_timeout(&self) -> bool {
+        matches!(
+            self,
+            ApiError::Db {
+                source: sqlx::Error::PoolTimedOut,
+                ..
+            }
+        )
+    }
+
     /// The server's error message, if the server raised one.
     pub fn db_message(&self) -> Option<&str> {
         match self {
