@@ -27,7 +27,7 @@ use std::panic::AssertUnwindSafe;
 use common::*;
 use futures::future::join_all;
 use futures::FutureExt;
-use model_support::model::Model;
+use model_support::model::{BatchReport, Model};
 use model_support::{generate, output_for, run_input, slug, Case};
 use pgflow_db::api::{self, Completion};
 use pgflow_tests::TestDb;
@@ -130,7 +130,7 @@ fn play_model(models: &mut [Model], events: &[Event]) -> Vec<bool> {
         match e {
             Event::Batch(reports) => {
                 for (r, m) in models.iter_mut().enumerate() {
-                    let mine: Vec<(usize, usize, Value, bool)> = reports
+                    let mine: Vec<BatchReport> = reports
                         .iter()
                         .filter(|x| x.run == r)
                         .map(|x| (x.step, x.task, x.output.clone(), x.oversized))

@@ -18,6 +18,9 @@ use serde_json::{json, Value};
 
 use super::{contains, run_input, slug, Case};
 
+/// One element of a complete_tasks batch: step, task, output, oversized?
+pub type BatchReport = (usize, usize, Value, bool);
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct TaskModel {
     pub status: &'static str,
@@ -341,7 +344,7 @@ impl<'a> Model<'a> {
     }
 
     /// complete_tasks: `(step, task, output, oversized)` reports of this run, in batch order.
-    pub fn complete_batch(&mut self, reports: &[(usize, usize, Value, bool)]) {
+    pub fn complete_batch(&mut self, reports: &[BatchReport]) {
         let mut done: Vec<(usize, usize)> = vec![];
         if self.run_status == "started" {
             let started: Vec<bool> = (0..self.steps.len())
@@ -373,7 +376,7 @@ impl<'a> Model<'a> {
                 self.finish_step(i);
             }
         }
-        let mut rest: Vec<(usize, &(usize, usize, Value, bool))> = reports
+        let mut rest: Vec<(usize, &BatchReport)> = reports
             .iter()
             .enumerate()
             .filter(|(_, r)| !done.contains(&(r.0, r.1)))
