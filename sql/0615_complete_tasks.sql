@@ -52,14 +52,19 @@ begin
        order by ss.step_slug
          for update;
 
+      -- The first report per task decides (as with one complete_task call each): when it
+      -- is oversized the task goes the one-by-one way (a failed attempt) and a later, valid
+      -- report in the same batch must not win over it.
       with items as materialized (
-        select distinct on (c.step_slug, c.task_index) c.step_slug, c.task_index, c.output
-          from unnest(v_run_ids, v_slugs, v_indexes, v_outputs) with ordinality as c(run_id, step_slug, task_index, output, ord)
-          join pgflow.step_states ss on ss.run_id = v_run_id and ss.step_slug = c.step_slug and ss.status = 'started'
-          join pgflow.steps s on s.flow_slug = v_run.flow_slug and s.step_slug = c.step_slug and s.step_type = 'map'
-         where c.run_id = v_run_id
-           and pgflow._payload_too_large('task output', c.output) is null
-         order by c.step_slug, c.task_index, c.ord
+        select f.step_slug, f.task_index, f.output from (
+          select distinct on (c.step_slug, c.task_index) c.step_slug, c.task_index, c.output
+            from unnest(v_run_ids, v_slugs, v_indexes, v_outputs) with ordinality as c(run_id, step_slug, task_index, output, ord)
+            join pgflow.step_states ss on ss.run_id = v_run_id and ss.step_slug = c.step_slug and ss.status = 'started'
+            join pgflow.steps s on s.flow_slug = v_run.flow_slug and s.step_slug = c.step_slug and s.step_type = 'map'
+           where c.run_id = v_run_id
+           order by c.step_slug, c.task_index, c.ord
+        ) f
+        where pgflow._payload_too_large('task output', f.output) is null
       ),
       done as (
         update pgflow.step_tasks t

@@ -44,6 +44,12 @@ begin
                                  and t.status <> 'completed')
      where ss.run_id = v_run.run_id and ss.step_slug = v_step.step_slug;
 
+    -- A step whose tasks all completed while the run was failing has nothing to resend
+    -- (and pgmq.send_batch refuses an empty batch): it finishes below.
+    continue when not exists (select 1 from pgflow.step_tasks t
+                               where t.run_id = v_run.run_id and t.step_slug = v_step.step_slug
+                                 and t.status <> 'completed');
+
     with pending as (
       select t.task_index
         from pgflow.step_tasks t

@@ -11,7 +11,9 @@ use std::time::{Duration, Instant};
 use nix::sys::signal::{kill, Signal};
 use pgflow_tests::TestDb;
 use reliability_support::proxy::{FaultPlan, FaultProxy};
-use reliability_support::{fast_dead_worker_detection, install_completion_audit, spawn_worker};
+use reliability_support::{
+    audit, fast_dead_worker_detection, install_completion_audit, spawn_worker,
+};
 use serde_json::json;
 use sqlx::PgPool;
 use uuid::Uuid;
@@ -73,9 +75,10 @@ async fn start_map(pool: &PgPool, n: i64) -> Uuid {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sigkilled_worker_tasks_run_again_within_the_step_timeout() {
+async fn sigkilled_worker_tasks_are_requeued_by_the_dead_worker_rule_and_run_again() {
     let db = TestDb::new().await;
     fast_dead_worker_detection(db.pool(), db.name()).await;
+    install_completion_audit(db.pool()).await;
     let args = slow_map_args(3000);
     let mut victim = spawn_worker(db.url(), &args).await;
     let victim_id = victim.worker_ids[0];
@@ -88,6 +91,13 @@ async fn sigkilled_worker_tasks_run_again_within_the_step_timeout() {
         .fetch_one(db.pool())
         .await
         .unwrap();
+    let first_started_at: String = sqlx::query_scalar(
+        "select min(started_at)::text from pgflow.step_tasks where run_id = $1 and step_slug = 'double'",
+    )
+    .bind(run_id)
+    .fetch_one(db.pool())
+    .await
+    .unwrap();
 
     let status = wait_terminal(db.pool(), run_id, Duration::from_secs(60)).await;
     assert_eq!(status, "completed");
@@ -120,9 +130,34 @@ async fn sigkilled_worker_tasks_run_again_within_the_step_timeout() {
             "task {index} was not re-run by the rescuer"
         );
     }
-    assert!(
-        worst <= STEP_TIMEOUT_SECS + 3.0,
-        "a killed worker's task took {worst:.2} s to run again (step timeout {STEP_TIMEOUT_SECS} s)"
+    // Ordering, not timing: every task was requeued once, by the dead-worker rule (after the
+    // victim's last heartbeat + dead_worker_after) and before the step-timeout rule could have
+    // applied to any of them (first start + step timeout + 30 s), then started again.
+    let (by_dead_worker_rule, restarted_after_requeue): (i64, i64) = sqlx::query_as(
+        "select count(*) filter (where t.requeued_count = 1 and t.attempts_count = 2
+                                   and t.last_requeued_at >= w.last_heartbeat_at + interval '2 seconds'
+                                   and t.last_requeued_at < $3::timestamptz + make_interval(secs => $4 + 30)),
+                count(*) filter (where t.started_at > t.last_requeued_at)
+           from pgflow.step_tasks t, pgflow.workers w
+          where t.run_id = $1 and t.step_slug = 'double' and w.worker_id = $2",
+    )
+    .bind(run_id)
+    .bind(victim_id)
+    .bind(&first_started_at)
+    .bind(STEP_TIMEOUT_SECS)
+    .fetch_one(db.pool())
+    .await
+    .unwrap();
+    assert_eq!(
+        by_dead_worker_rule, 5,
+        "tasks not requeued by the dead-worker rule"
+    );
+    assert_eq!(restarted_after_requeue, 5);
+    assert_eq!(audit::runs_not_completed_exactly_once(db.pool()).await, 0);
+    assert_eq!(
+        audit::audited(db.pool(), "task", run_id).await,
+        6,
+        "5 map tasks + the sum"
     );
 }
 
@@ -193,6 +228,7 @@ async fn a_frozen_worker_that_wakes_up_late_changes_nothing() {
 async fn a_lost_claim_reply_strands_tasks_only_briefly() {
     let db = TestDb::new().await;
     fast_dead_worker_detection(db.pool(), db.name()).await;
+    install_completion_audit(db.pool()).await;
     let args = slow_map_args(0);
     // A first worker compiles the flow, then leaves.
     let mut setup = spawn_worker(db.url(), &args).await;
@@ -228,8 +264,16 @@ async fn a_lost_claim_reply_strands_tasks_only_briefly() {
         async move { px.claim_cuts() > 0 }
     })
     .await;
-    // Keep cutting for a while: the retries of the claim lose their replies too.
-    tokio::time::sleep(Duration::from_secs(1)).await;
+    // Keep cutting until a retry of the claim has lost its reply too.
+    wait_until(
+        "a retried claim to lose its reply",
+        Duration::from_secs(30),
+        || {
+            let _ = &p;
+            async move { px.claim_cuts() > 1 }
+        },
+    )
+    .await;
     proxy.set_faults(false);
     let healed = Instant::now();
     let (cuts, stranded) = (
@@ -267,9 +311,12 @@ async fn a_lost_claim_reply_strands_tasks_only_briefly() {
         "a task was requeued instead of handed back by the retried claim"
     );
     assert_eq!(by_worker, 5);
-    assert!(
-        took.as_secs_f64() <= 4.0,
-        "tasks of a lost claim took {took:?} to run after the connection healed \
-         (step timeout {STEP_TIMEOUT_SECS} s)"
+    // No requeue (above) means the stall sweep never had to step in: the retried claim handed
+    // the tasks back. How long that took is printed, not asserted.
+    assert_eq!(
+        audit::audited(db.pool(), "task", run_id).await,
+        6,
+        "5 map tasks + the sum"
     );
+    assert_eq!(audit::runs_not_completed_exactly_once(db.pool()).await, 0);
 }

@@ -187,3 +187,71 @@ async fn handler_failures_fail_attempts_with_clear_messages_and_retry() {
     assert_eq!(alive, 1);
     drop(worker);
 }
+
+/// A result the database refuses (jsonb rejects a NUL character) inside a batch: the
+/// `complete_tasks` call is refused as a whole, the worker reports that batch's results one
+/// by one, so only the offending task fails its attempt; its retry succeeds and the run ends
+/// with every element right.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_result_in_a_batch_fails_only_its_own_task() {
+    let db = TestDb::new().await;
+    // Forty tasks that all finish together, so results are reported in batches.
+    let worker = WorkerProc::spawn(
+        db.url(),
+        &[
+            "--flow",
+            "nulmap",
+            "--task-ms",
+            "300",
+            "--concurrency",
+            "40",
+            "--batch",
+            "40",
+        ],
+    );
+    let input: Vec<i64> = (0..40).collect();
+    let run = Client::new(db.pool().clone())
+        .start_flow("nulmap", &input)
+        .await
+        .unwrap();
+    let out: Value = tokio::time::timeout(Duration::from_secs(60), run.wait())
+        .await
+        .expect("run finished in time")
+        .expect("run completed");
+    assert_eq!(
+        out,
+        json!({"each": input.iter().map(|x| x * 2).collect::<Vec<_>>()})
+    );
+
+    let rows: Vec<(i32, i32, Option<String>)> = sqlx::query_as(
+        "select task_index, attempts_count, error_message from pgflow.step_tasks
+          where step_slug = 'each' order by task_index",
+    )
+    .fetch_all(db.pool())
+    .await
+    .unwrap();
+    for (index, attempts, error) in rows {
+        if index % 5 == 0 {
+            assert_eq!(attempts, 2, "task {index} should have been refused once");
+            let error = error.unwrap_or_default();
+            assert!(
+                error.contains("complete_task rejected the handler output"),
+                "task {index}: {error}"
+            );
+        } else {
+            assert_eq!(
+                (attempts, error),
+                (1, None),
+                "task {index} failed with a refused neighbour"
+            );
+        }
+    }
+    // At least one refused result travelled in a batch and was re-reported one by one.
+    assert!(
+        worker
+            .log_text()
+            .contains("complete_tasks refused the batch; reporting its results one by one"),
+        "log:\n{}",
+        worker.log_text()
+    );
+}

@@ -67,9 +67,19 @@ fn sum_doubled(n: i64) -> Value {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn killed_worker_tasks_are_requeued_and_the_run_completes() {
+    killed_worker_tasks_are_requeued(&[]).await;
+}
+
+/// The long-polling path (`listen = false`: read_with_poll + start_tasks) recovers the same way.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killed_long_polling_worker_tasks_are_requeued_and_the_run_completes() {
+    killed_worker_tasks_are_requeued(&["--no-listen"]).await;
+}
+
+async fn killed_worker_tasks_are_requeued(extra: &[&str]) {
     let db = TestDb::new().await;
     fast_dead_worker_detection(&db).await;
-    let args = [
+    let mut args = vec![
         "--flow",
         "bigmap",
         "--task-ms",
@@ -77,6 +87,7 @@ async fn killed_worker_tasks_are_requeued_and_the_run_completes() {
         "--concurrency",
         "10",
     ];
+    args.extend_from_slice(extra);
     let n = 200;
     let (mut victim, victim_id, run) = bigmap_with_busy_worker(&db, &args, n, 10).await;
     victim.sigkill();
@@ -165,6 +176,15 @@ async fn sigterm_lets_in_flight_tasks_finish_and_marks_the_worker_stopped() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn workers_reconnect_after_postgres_restarts() {
+    workers_reconnect_after_a_restart(&[]).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn long_polling_workers_reconnect_after_postgres_restarts() {
+    workers_reconnect_after_a_restart(&["--no-listen"]).await;
+}
+
+async fn workers_reconnect_after_a_restart(extra: &[&str]) {
     // A cluster of its own: stopping the shared one would break other tests.
     let cluster = tokio::task::spawn_blocking(TempCluster::start)
         .await
@@ -172,7 +192,7 @@ async fn workers_reconnect_after_postgres_restarts() {
         .expect("temp cluster");
     let url = cluster.url("postgres");
     pgflow::db::install::install(&url).await.expect("install");
-    let args = [
+    let mut args = vec![
         "--flow",
         "bigmap",
         "--task-ms",
@@ -180,6 +200,7 @@ async fn workers_reconnect_after_postgres_restarts() {
         "--concurrency",
         "10",
     ];
+    args.extend_from_slice(extra);
     let mut workers: Vec<WorkerProc> = (0..2).map(|_| WorkerProc::spawn(&url, &args)).collect();
     let pool = PgPoolOptions::new()
         .max_connections(3)

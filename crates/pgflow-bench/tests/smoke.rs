@@ -35,10 +35,35 @@ async fn every_workload_runs_at_tiny_sizes() {
     assert_eq!(report.chain.steps, 25);
     assert!(report.chain.steps_per_s > 0.0 && report.chain.runs_per_s > 0.0);
     assert_eq!(report.latency.hops, 2 * 4, "4 hops per 5-step run");
+    // Percentiles are ordered and a hop (a commit, then a claim) takes some time.
+    let l = &report.latency;
     assert!(
-        report.latency.hop_p50_ms >= 0.0 && report.latency.hop_p99_ms >= report.latency.hop_p50_ms
+        0.0 < l.hop_p50_ms
+            && l.hop_p50_ms <= l.hop_p95_ms
+            && l.hop_p95_ms <= l.hop_p99_ms
+            && l.hop_p99_ms <= l.hop_max_ms,
+        "{l:?}"
     );
-    assert!(report.idle.queries_per_s_per_worker >= 0.0 && report.idle.cpu_percent >= 0.0);
+    assert!(0.0 < l.run_p50_ms && l.run_p50_ms <= l.run_p95_ms, "{l:?}");
+    // A 5-step run contains 4 hops, so it lasts at least as long as its shortest hop.
+    assert!(
+        l.run_p50_ms >= l.hop_p50_ms.min(l.hop_max_ms) / 4.0,
+        "{l:?}"
+    );
+    // Idle figures are rates over a measured window: finite, and a worker's CPU share is at
+    // most every core of the machine.
+    let idle = &report.idle;
+    assert!(idle.secs > 0.0 && !idle.query_source.is_empty(), "{idle:?}");
+    assert!(
+        idle.queries_per_s_per_worker.is_finite() && idle.queries_per_s_per_worker >= 0.0,
+        "{idle:?}"
+    );
+    assert!(
+        idle.cpu_percent.is_finite()
+            && (0.0..=100.0 * report.machine.cores as f64).contains(&idle.cpu_percent),
+        "{idle:?} on {} cores",
+        report.machine.cores
+    );
 
     let json = serde_json::to_value(&report).unwrap();
     for key in [

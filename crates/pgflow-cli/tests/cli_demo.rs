@@ -12,7 +12,6 @@ const LIMIT: Duration = Duration::from_secs(90);
 
 #[test]
 fn demo_starts_and_removes_its_own_cluster_without_a_database_url() {
-    let started = Instant::now();
     let child = cmd(&["demo", "--workers", "2"], None)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -41,7 +40,6 @@ fn demo_starts_and_removes_its_own_cluster_without_a_database_url() {
         text.contains("throwaway cluster stopped and removed"),
         "{text}"
     );
-    assert!(started.elapsed() < LIMIT);
 
     // The cluster is gone: its port no longer answers.
     let url_line = text

@@ -106,3 +106,45 @@ async fn prune_removes_finished_runs_older_than_the_cutoff() {
         "{text}"
     );
 }
+
+#[tokio::test]
+async fn prune_removes_stale_workers_but_keeps_those_holding_started_tasks() {
+    let db = TestDb::new().await;
+    let _f = add_flow(db.url(), &json!({"slug": "pw", "steps": [{"slug": "a"}]}));
+    ok(pgflow(&["run", "start", "pw"], Some(db.url())));
+    let holder = FakeWorker::register(db.pool(), "pw").await;
+    let idle = FakeWorker::register(db.pool(), "pw").await;
+    let fresh = FakeWorker::register(db.pool(), "pw").await;
+    assert_eq!(holder.read_and_start(db.pool(), 1).await.len(), 1);
+    // Both holder and idle look long gone; fresh has just sent a heartbeat.
+    sqlx::query(
+        "update pgflow.workers set last_heartbeat_at = now() - interval '2 days'
+          where worker_id = any ($1)",
+    )
+    .bind(vec![holder.id, idle.id])
+    .execute(db.pool())
+    .await
+    .unwrap();
+
+    ok(pgflow(&["prune", "--older-than", "1d"], Some(db.url())));
+
+    let left: Vec<Uuid> =
+        sqlx::query_scalar("select worker_id from pgflow.workers order by worker_id")
+            .fetch_all(db.pool())
+            .await
+            .unwrap();
+    let mut expected = vec![holder.id, fresh.id];
+    expected.sort();
+    assert_eq!(
+        left, expected,
+        "idle {} should be gone, holder and fresh kept",
+        idle.id
+    );
+    // The held task still points at its (kept) worker, so the stall sweep can find it.
+    let held_by: Option<Uuid> =
+        sqlx::query_scalar("select last_worker_id from pgflow.step_tasks where status = 'started'")
+            .fetch_one(db.pool())
+            .await
+            .unwrap();
+    assert_eq!(held_by, Some(holder.id));
+}

@@ -81,7 +81,7 @@ async fn run_watch_exits_zero_when_the_run_completes() {
     let _f = add_flow(db.url(), &two_steps("happy", 3));
     let run_id = start(db.url(), "happy", "{}");
 
-    let watch = cmd(
+    let mut watch = cmd(
         &["run", "watch", &run_id.to_string(), "--interval-ms", "100"],
         Some(db.url()),
     )
@@ -89,14 +89,15 @@ async fn run_watch_exits_zero_when_the_run_completes() {
     .stderr(std::process::Stdio::piped())
     .spawn()
     .unwrap();
+    let lines = read_lines(watch.stdout.take().unwrap());
 
     let worker = FakeWorker::register(db.pool(), "happy").await;
     assert_eq!(
         worker.complete_next(db.pool(), json!({"n": 1})).await,
         "first"
     );
-    // Give the watcher a chance to see the intermediate state.
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // The watcher reports the intermediate state before the run goes on.
+    lines.wait_for("first", "completed");
     assert_eq!(
         worker.complete_next(db.pool(), json!({"n": 2})).await,
         "second"
@@ -104,7 +105,7 @@ async fn run_watch_exits_zero_when_the_run_completes() {
 
     let out = wait_with_limit(watch, Duration::from_secs(20));
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    let text = stdout(&out);
+    let text = lines.all();
     // Not a terminal: plain lines, one per step change, no escape codes.
     assert!(!text.contains('\x1b'), "{text}");
     assert!(text.contains(&format!("watching run {run_id}")), "{text}");
@@ -123,6 +124,72 @@ async fn run_watch_exits_zero_when_the_run_completes() {
     assert_eq!(shown["steps"][1]["tasks_done"], 1);
     assert_eq!(shown["steps"][1]["attempts"], 1);
     assert!(shown["steps"][1]["duration_secs"].as_f64().is_some());
+}
+
+/// Lines of a child's stdout, read as they come (a thread), to wait on.
+struct Lines(std::sync::Arc<std::sync::Mutex<Vec<String>>>);
+
+fn read_lines(out: std::process::ChildStdout) -> Lines {
+    use std::io::BufRead;
+    let lines = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let sink = lines.clone();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(out).lines().map_while(Result::ok) {
+            sink.lock().unwrap().push(line);
+        }
+    });
+    Lines(lines)
+}
+
+impl Lines {
+    /// Waits until a line contains both words; the deadline only turns a hang into a failure.
+    fn wait_for(&self, a: &str, b: &str) {
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        while !self
+            .0
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|l| l.contains(a) && l.contains(b))
+        {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "no line with {a:?} and {b:?} in:\n{}",
+                self.all()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    fn all(&self) -> String {
+        self.0
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|l| format!("{l}\n"))
+            .collect()
+    }
+}
+
+#[tokio::test]
+async fn run_start_watch_exits_one_when_the_run_fails() {
+    let db = TestDb::new().await;
+    let _f = add_flow(db.url(), &two_steps("doomed", 1));
+    let mut child = cmd(&["run", "start", "doomed", "--watch"], Some(db.url()))
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let lines = read_lines(child.stdout.take().unwrap());
+    lines.wait_for("watching run", "doomed");
+    let worker = FakeWorker::register(db.pool(), "doomed").await;
+    worker.fail_next(db.pool(), "boom: out of luck").await;
+
+    let out = wait_with_limit(child, Duration::from_secs(20));
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let text = lines.all();
+    assert!(text.contains("boom: out of luck"), "{text}");
+    assert!(text.contains(" failed in"), "{text}");
 }
 
 #[tokio::test]

@@ -10,6 +10,8 @@
 //! - `failing`: four root steps (max 2 attempts, skip when exhausted) that
 //!   return an error, panic, overrun their 3 s timeout, or return a value
 //!   that is not JSON.
+//! - `nulmap`: `each` doubles its element, but returns an output jsonb refuses
+//!   (a NUL character) on the first attempt of elements divisible by 5.
 //! - `chain`: first(n)=n+1 → flaky=first*10, failing its first attempt
 //!   (max 10 attempts, 1 s base delay) → last=flaky+1.
 //!
@@ -31,7 +33,7 @@ struct Args {
     /// Database URL.
     #[arg(long)]
     url: String,
-    /// Flows to serve (diamond, bigmap, failing, chain).
+    /// Flows to serve (diamond, bigmap, failing, chain, nulmap).
     #[arg(long = "flow", required = true)]
     flows: Vec<String>,
     #[arg(long, default_value_t = 10)]
@@ -49,6 +51,9 @@ struct Args {
     grace_ms: u64,
     #[arg(long, default_value_t = 1)]
     max_poll_seconds: u64,
+    /// Long-poll with read_with_poll + start_tasks instead of LISTEN + claim_tasks.
+    #[arg(long)]
+    no_listen: bool,
 }
 
 #[derive(Deserialize)]
@@ -150,6 +155,34 @@ fn failing() -> WorkerFlow {
         .expect("valid flow")
 }
 
+/// `nulmap`: `each` doubles its element after `--task-ms`, except that on a first attempt an
+/// element divisible by 5 returns a string with a NUL character, which PostgreSQL's jsonb
+/// refuses: the batch holding it is refused, reported one by one, and only that task fails.
+fn nulmap(task_ms: u64) -> WorkerFlow {
+    WorkerFlow::builder("nulmap")
+        .max_attempts(2)
+        .base_delay(1)
+        .step(StepDef::map("each"), move |x: i64, ctx| async move {
+            tokio::time::sleep(Duration::from_millis(task_ms)).await;
+            let attempts: i32 = sqlx::query_scalar(
+                "select attempts_count from pgflow.step_tasks \
+                 where run_id = $1 and step_slug = $2 and task_index = $3",
+            )
+            .bind(ctx.run_id())
+            .bind(ctx.step_slug())
+            .bind(ctx.task_index())
+            .fetch_one(ctx.pool())
+            .await
+            .map_err(|e| e.to_string())?;
+            if x % 5 == 0 && attempts <= 1 {
+                return R::Ok(serde_json::json!("nul\u{0}"));
+            }
+            R::Ok(serde_json::json!(x * 2))
+        })
+        .build()
+        .expect("valid flow")
+}
+
 fn chain() -> WorkerFlow {
     WorkerFlow::builder("chain")
         .timeout(3)
@@ -230,6 +263,7 @@ async fn main() -> ExitCode {
         sweep_interval: Some(Duration::from_millis(args.sweep_ms)),
         shutdown_grace: Duration::from_millis(args.grace_ms),
         max_backoff: Duration::from_secs(1),
+        listen: !args.no_listen,
         ..Default::default()
     };
     let mut worker = Worker::new(pool, config);
@@ -239,6 +273,7 @@ async fn main() -> ExitCode {
             "bigmap" => bigmap(args.task_ms),
             "failing" => failing(),
             "chain" => chain(),
+            "nulmap" => nulmap(args.task_ms),
             other => {
                 eprintln!("unknown flow {other}");
                 return ExitCode::FAILURE;

@@ -3,6 +3,8 @@
 //! The worker itself is `pgflow_tests::FakeWorker`, shared with the CLI tests.
 #![allow(dead_code)]
 
+pub mod audit;
+
 pub use pgflow_tests::FakeWorker;
 use serde_json::Value;
 use sqlx::{FromRow, PgPool, Row};

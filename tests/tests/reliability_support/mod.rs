@@ -4,7 +4,11 @@
 //! disturbances (idle transactions, a worker fleet under churn).
 #![allow(dead_code)]
 
+#[path = "../common/audit.rs"]
+pub mod audit;
 pub mod proxy;
+
+pub use audit::install_completion_audit;
 
 use std::time::{Duration, Instant};
 
@@ -77,40 +81,6 @@ pub async fn fast_dead_worker_detection(pool: &PgPool, dbname: &str) {
     .execute(pool)
     .await
     .unwrap();
-}
-
-/// Installs `public.completion_audit`: one row per transition of a task or
-/// a step state to `completed` (trigger on the tables themselves, so nothing
-/// in pgflow can record a completion without it showing up here).
-pub async fn install_completion_audit(pool: &PgPool) {
-    sqlx::raw_sql(
-        r#"
-        create table public.completion_audit (
-          kind text not null,              -- 'task' or 'step'
-          run_id uuid not null,
-          step_slug text not null,
-          task_index int,
-          output jsonb,
-          at timestamptz not null default clock_timestamp()
-        );
-        create function public.audit_completion() returns trigger language plpgsql as $$
-        begin
-          if new.status = 'completed' and old.status is distinct from 'completed' then
-            insert into public.completion_audit (kind, run_id, step_slug, task_index, output)
-            values (tg_argv[0], new.run_id, new.step_slug,
-                    (to_jsonb(new) ->> 'task_index')::int, new.output);
-          end if;
-          return new;
-        end $$;
-        create trigger audit_task_completion after update on pgflow.step_tasks
-          for each row execute function public.audit_completion('task');
-        create trigger audit_step_completion after update on pgflow.step_states
-          for each row execute function public.audit_completion('step');
-        "#,
-    )
-    .execute(pool)
-    .await
-    .expect("install completion audit");
 }
 
 /// Starts the mix's runs (the flows must exist: start a worker first).
@@ -203,7 +173,7 @@ pub async fn check_mix(pool: &PgPool, mix: &Mix) -> Stats {
         assert_eq!(status, "completed", "run {run_id}");
         assert_eq!(output.as_ref(), Some(expected), "output of run {run_id}");
     }
-    let checks: [(&str, &str); 12] = [
+    let checks: [(&str, &str); 13] = [
         (
             "runs not completed or with remaining_steps <> 0",
             "select count(*) from pgflow.runs where status <> 'completed' or remaining_steps <> 0",
@@ -263,6 +233,12 @@ pub async fn check_mix(pool: &PgPool, mix: &Mix) -> Stats {
             "select count(*) from public.completion_audit a join pgflow.step_tasks t
                 using (run_id, step_slug, task_index)
               where a.kind = 'task' and a.output is distinct from t.output",
+        ),
+        (
+            "runs whose completion was recorded other than exactly once",
+            "select count(*) from pgflow.runs r
+              where (select count(*) from public.completion_audit a
+                      where a.kind = 'run' and a.run_id = r.run_id) <> 1",
         ),
         (
             "live queue messages",

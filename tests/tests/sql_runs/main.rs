@@ -12,4 +12,5 @@ mod completing_runs;
 mod failing_tasks;
 mod helper_functions;
 mod map_steps;
+mod retrying_and_cascading;
 mod starting_runs;
