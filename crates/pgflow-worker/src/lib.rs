@@ -24,6 +24,7 @@
 //! # Ok(()) }
 //! ```
 
+mod builtin;
 mod config;
 mod executor;
 mod flow;
@@ -45,11 +46,13 @@ use tokio_util::sync::CancellationToken;
 use tracing::{error, info, warn};
 use uuid::Uuid;
 
+pub use builtin::{BuiltinHandler, LoadFlowError};
 pub use config::{CompileMode, WorkerConfig};
 pub use flow::{WorkerFlow, WorkerFlowBuilder};
 pub use handler::{BoxFuture, HandlerFailure, TaskContext};
 pub use maintenance::SWEEP_LOCK_KEY;
 pub use pgflow_core::{Flow, FlowError, StepDef, StepType, WhenMode};
+pub use pgflow_handlers::{Resources, Usage};
 
 use executor::{completion_buffer, Executor};
 use handler::RunInputCache;
