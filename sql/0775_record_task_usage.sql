@@ -2,13 +2,14 @@
 -- pgflow.record_task_usage (pgflow-rs extension): records one metered call of the current
 -- attempt of a task (workers call it; SECURITY DEFINER, see pgflow.setup_roles). The attempt
 -- number is read from the task, and the cost priced from pgflow.model_prices now. Only a task
--- that is started records anything, so a late report from a worker whose attempt was
--- requeued cannot be counted against the attempt that replaced it. Returns the usage row id,
--- or NULL when nothing was recorded.
+-- that is started by `worker_id` records anything, so a late report from a worker whose
+-- attempt was requeued (and maybe started again by another worker) cannot be counted against
+-- the attempt that replaced it. Returns the usage row id, or NULL when nothing was recorded.
 create or replace function pgflow.record_task_usage(
   run_id uuid,
   step_slug text,
   task_index int,
+  worker_id uuid,
   model text,
   input_tokens bigint,
   output_tokens bigint,
@@ -28,7 +29,8 @@ begin
   select * into v_task from pgflow.step_tasks t
    where t.run_id = record_task_usage.run_id and t.step_slug = record_task_usage.step_slug
      and t.task_index = record_task_usage.task_index;
-  if v_task.run_id is null or v_task.status <> 'started' then
+  if v_task.run_id is null or v_task.status <> 'started'
+     or v_task.last_worker_id is distinct from record_task_usage.worker_id then
     return null;
   end if;
   insert into pgflow.task_usage (run_id, flow_slug, step_slug, task_index, attempt, model,

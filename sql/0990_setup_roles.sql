@@ -45,7 +45,7 @@ begin
       pgflow.requeue_stalled_tasks(),
       pgflow.ensure_flow_compiled(text, jsonb, boolean),
       pgflow.get_run_with_states(uuid),
-      pgflow.record_task_usage(uuid, text, integer, text, bigint, bigint, bigint),
+      pgflow.record_task_usage(uuid, text, integer, uuid, text, bigint, bigint, bigint),
       pgflow.task_attempt(uuid, text, integer)
     to %I', worker_role);
 

@@ -188,6 +188,7 @@ impl TaskContext {
             self.run_id,
             &self.step_slug,
             self.task_index,
+            self.worker_id,
             &record,
         )
         .await

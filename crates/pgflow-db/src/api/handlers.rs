@@ -76,12 +76,14 @@ pub struct UsageRecord<'a> {
 
 /// `pgflow.record_task_usage`: records a call against the task's current
 /// attempt. Returns `false` when nothing was recorded (the task is no longer
-/// started, e.g. it was requeued after this worker was presumed dead).
+/// started by `worker_id`, e.g. it was requeued after this worker was
+/// presumed dead).
 pub async fn record_task_usage<'e>(
     ex: impl PgExecutor<'e>,
     run_id: Uuid,
     step_slug: &str,
     task_index: i32,
+    worker_id: Uuid,
     usage: &UsageRecord<'_>,
 ) -> Result<bool, ApiError> {
     let id: Option<i64> = call!(
@@ -91,6 +93,7 @@ pub async fn record_task_usage<'e>(
         run_id,
         step_slug,
         task_index,
+        worker_id,
         usage.model,
         usage.input_tokens,
         usage.output_tokens,
