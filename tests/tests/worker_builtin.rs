@@ -127,7 +127,11 @@ async fn retry_after_postpones_the_next_attempt() {
                 let mut hits = hits.lock().unwrap();
                 hits.push(Instant::now());
                 if hits.len() == 1 {
-                    (StatusCode::TOO_MANY_REQUESTS, [("retry-after", "4")], "slow down")
+                    (
+                        StatusCode::TOO_MANY_REQUESTS,
+                        [("retry-after", "4")],
+                        "slow down",
+                    )
                 } else {
                     (StatusCode::OK, [("retry-after", "0")], "fine")
                 }
@@ -163,7 +167,10 @@ async fn retry_after_postpones_the_next_attempt() {
     let seen = seen.lock().unwrap();
     assert_eq!(seen.len(), 2);
     let gap = seen[1] - seen[0];
-    assert!(gap >= Duration::from_secs(4), "retried after {gap:?}, before Retry-After");
+    assert!(
+        gap >= Duration::from_secs(4),
+        "retried after {gap:?}, before Retry-After"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -210,10 +217,14 @@ async fn a_killed_workers_attempt_is_not_counted_as_the_completing_one() {
     let first_id = first.worker_ids()[0];
     let client = Client::new(pool.clone());
     let run = client.start_flow("costly", &json!({})).await.unwrap();
-    wait_until("attempt 1 to record its usage", Duration::from_secs(30), || {
-        let pool = pool.clone();
-        async move { count(&pool, "select count(*) from pgflow.task_usage").await == 1 }
-    })
+    wait_until(
+        "attempt 1 to record its usage",
+        Duration::from_secs(30),
+        || {
+            let pool = pool.clone();
+            async move { count(&pool, "select count(*) from pgflow.task_usage").await == 1 }
+        },
+    )
     .await;
     // Killed: its tasks are aborted, no report, no heartbeat, no stop mark.
     drop(first);
