@@ -4,7 +4,8 @@
 --   worker_role: read and claim queue messages (pgmq), register and heartbeat in
 --     pgflow.workers, read run inputs, and call the worker functions start_tasks, claim_tasks,
 --     complete_task(s), fail_task, mark_worker_stopped, requeue_stalled_tasks and
---     ensure_flow_compiled. It cannot start, cancel or delete runs, nor write tables directly.
+--     ensure_flow_compiled, record usage (record_task_usage, task_attempt) and read built-in
+--     handler specs (step_handlers). It cannot start, cancel or delete runs, nor write tables directly.
 --   reader_role: read-only inspection: every pgflow table and view, queue metrics.
 -- Queues created later (new flows) are covered through default privileges of the role
 -- running this function, which should be the role that owns the schema and creates flows.
@@ -33,7 +34,7 @@ begin
   execute format('grant execute on all functions in schema pgmq to %I', worker_role);
   execute format('grant select, insert on pgflow.workers to %I', worker_role);
   execute format('grant update (last_heartbeat_at) on pgflow.workers to %I', worker_role);
-  execute format('grant select on pgflow.runs, pgflow.flows, pgflow.steps to %I', worker_role);
+  execute format('grant select on pgflow.runs, pgflow.flows, pgflow.steps, pgflow.step_handlers to %I', worker_role);
   execute format('grant execute on function
       pgflow.start_tasks(text, bigint[], uuid),
       pgflow.claim_tasks(text, uuid, uuid, integer, integer),
@@ -43,7 +44,9 @@ begin
       pgflow.mark_worker_stopped(uuid),
       pgflow.requeue_stalled_tasks(),
       pgflow.ensure_flow_compiled(text, jsonb, boolean),
-      pgflow.get_run_with_states(uuid)
+      pgflow.get_run_with_states(uuid),
+      pgflow.record_task_usage(uuid, text, integer, uuid, text, bigint, bigint, bigint),
+      pgflow.task_attempt(uuid, text, integer)
     to %I', worker_role);
 
   -- Reader: inspection only.

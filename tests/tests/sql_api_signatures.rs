@@ -40,6 +40,9 @@ const EXPECTED: &[&str] = &[
     "complete_tasks(completions jsonb) -> SETOF pgflow.step_tasks [security definer]",
     "emit_event(event text, payload jsonb) -> void",
     "retry_run(run_id uuid) -> boolean",
+    "set_step_handler(flow_slug text, step_slug text, spec jsonb) -> jsonb",
+    "record_task_usage(run_id uuid, step_slug text, task_index integer, worker_id uuid, model text, input_tokens bigint, output_tokens bigint, latency_ms bigint) -> bigint [security definer]",
+    "task_attempt(run_id uuid, step_slug text, task_index integer) -> integer [security definer]",
     "setup_roles(worker_role text DEFAULT 'pgflow_worker'::text, reader_role text DEFAULT 'pgflow_reader'::text) -> void",
 ];
 

@@ -23,15 +23,29 @@
 //! dependsOn = ["extract"]
 //! timeout = 30
 //! ```
+//!
+//! In either layout a step may carry a built-in handler spec,
+//! `handler = { kind = "http", url = "..." }` (see `pgflow-handlers`): it is
+//! configuration stored beside the flow, not part of its shape, so
+//! [`load_with_handlers`] takes it out of the step before the definition is
+//! read.
 
+use std::collections::BTreeMap;
 use std::path::Path;
 
 use anyhow::{bail, Context as _};
 use pgflow_core::Flow;
 use serde_json::Value;
 
-/// Reads, parses and validates a flow file.
+/// Reads, parses and validates a flow file (ignoring handler specs).
 pub fn load(path: &Path) -> anyhow::Result<Flow> {
+    load_with_handlers(path).map(|(flow, _)| flow)
+}
+
+/// Reads, parses and validates a flow file; also returns the steps'
+/// `handler` specs by step slug (not validated here: see
+/// `pgflow_handlers::Registry::prepare`).
+pub fn load_with_handlers(path: &Path) -> anyhow::Result<(Flow, BTreeMap<String, Value>)> {
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("cannot read flow file {}", path.display()))?;
     let ext = path
@@ -39,8 +53,40 @@ pub fn load(path: &Path) -> anyhow::Result<Flow> {
         .and_then(|e| e.to_str())
         .map(str::to_ascii_lowercase)
         .unwrap_or_default();
-    let value = parse(&text, &ext).with_context(|| format!("cannot parse {}", path.display()))?;
-    from_value(value).with_context(|| format!("invalid flow definition in {}", path.display()))
+    let mut value =
+        parse(&text, &ext).with_context(|| format!("cannot parse {}", path.display()))?;
+    let handlers = take_handlers(&mut value)
+        .with_context(|| format!("invalid flow definition in {}", path.display()))?;
+    let flow = from_value(value)
+        .with_context(|| format!("invalid flow definition in {}", path.display()))?;
+    Ok((flow, handlers))
+}
+
+/// Removes every step's `handler` field from a parsed file and returns them
+/// by step slug (a `null` handler counts as none).
+pub fn take_handlers(value: &mut Value) -> anyhow::Result<BTreeMap<String, Value>> {
+    let mut handlers = BTreeMap::new();
+    let Some(steps) = value.get_mut("steps").and_then(Value::as_array_mut) else {
+        return Ok(handlers);
+    };
+    for (i, step) in steps.iter_mut().enumerate() {
+        let Some(step) = step.as_object_mut() else {
+            continue;
+        };
+        let Some(spec) = step.remove("handler") else {
+            continue;
+        };
+        if spec.is_null() {
+            continue;
+        }
+        let Some(slug) = step.get("slug").and_then(Value::as_str) else {
+            bail!("steps[{i}] has a handler but no slug");
+        };
+        if handlers.insert(slug.to_string(), spec).is_some() {
+            bail!("step {slug:?} appears twice");
+        }
+    }
+    Ok(handlers)
 }
 
 /// Parses file text by extension (`json`, `toml`, `yaml`/`yml`) into JSON.
@@ -95,6 +141,22 @@ mod tests {
         .unwrap();
         assert_eq!(flow.options().max_attempts, Some(4));
         assert_eq!(flow.step("b").unwrap().depends_on, vec!["a".to_string()]);
+    }
+
+    #[test]
+    fn handlers_are_taken_out_of_steps() {
+        let yaml = "slug: h\nsteps:\n  - slug: a\n    handler:\n      kind: template\n      template: hi\n  - slug: b\n    dependsOn: [a]\n";
+        let mut value = parse(yaml, "yaml").unwrap();
+        let handlers = take_handlers(&mut value).unwrap();
+        assert_eq!(
+            handlers,
+            BTreeMap::from([(
+                "a".to_string(),
+                json!({"kind": "template", "template": "hi"})
+            )])
+        );
+        assert!(value["steps"][0].get("handler").is_none());
+        assert_eq!(from_value(value).unwrap().steps().len(), 2);
     }
 
     #[test]

@@ -47,6 +47,8 @@ pub enum Command {
     Flow(commands::flow::Args),
     /// Start, list, show, watch, cancel and retry runs.
     Run(commands::run::Args),
+    /// Serve the built-in step handlers stored with flows (no Rust needed).
+    Worker(commands::worker::Args),
     /// List workers: alive, stale (no recent heartbeat) or stopped.
     Workers(commands::workers::Args),
     /// Queue depth per flow: visible and total messages, oldest message age.
@@ -74,6 +76,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Install(args) => commands::install::run(&ctx, args).await,
         Command::Flow(args) => commands::flow::run(&ctx, args).await,
         Command::Run(args) => commands::run::run(&ctx, args).await,
+        Command::Worker(args) => commands::worker::run(&ctx, args).await,
         Command::Workers(args) => commands::workers::run(&ctx, args).await,
         Command::Queues(args) => commands::queues::run(&ctx, args).await,
         Command::Prune(args) => commands::prune::run(&ctx, args).await,

@@ -84,7 +84,10 @@ impl Executor {
             msg_id = task.msg_id,
         );
         async move {
-            let outcome = self.execute(&task).await;
+            let (outcome, retry_after) = match self.execute(&task).await {
+                Ok(output) => (Ok(output), None),
+                Err((message, retry_after)) => (Err(message), retry_after),
+            };
             match (outcome, &self.completions) {
                 (Ok(output), Some(buffer)) => {
                     let done = Completed {
@@ -95,10 +98,10 @@ impl Executor {
                     // Waits while the buffer is full (back-pressure on the
                     // poller); the buffer only closes once every task is done.
                     if let Err(mpsc::error::SendError(done)) = buffer.send(done).await {
-                        self.report(&done.task, Ok(done.output)).await;
+                        self.report(&done.task, Ok(done.output), None).await;
                     }
                 }
-                (outcome, _) => self.report(&task, outcome).await,
+                (outcome, _) => self.report(&task, outcome, retry_after).await,
             }
         }
         .instrument(span)
@@ -140,7 +143,7 @@ impl Executor {
         if let [one] = batch {
             let output = std::mem::take(&mut one.output);
             return self
-                .report(&one.task, Ok(output))
+                .report(&one.task, Ok(output), None)
                 .instrument(one.span.clone())
                 .await;
         }
@@ -183,17 +186,21 @@ impl Executor {
         drop(items);
         for one in batch.iter_mut() {
             let output = std::mem::take(&mut one.output);
-            self.report(&one.task, Ok(output))
+            self.report(&one.task, Ok(output), None)
                 .instrument(one.span.clone())
                 .await;
         }
     }
 
-    async fn execute(&self, task: &StepTaskRecord) -> Result<Value, String> {
+    /// Runs the handler; a failure carries the delay a server asked for.
+    async fn execute(&self, task: &StepTaskRecord) -> Result<Value, (String, Option<Duration>)> {
         let Some(handler) = self.flow.handlers.get(&task.step_slug).cloned() else {
-            return Err(format!(
-                "no handler registered for step {:?} in this worker",
-                task.step_slug
+            return Err((
+                format!(
+                    "no handler registered for step {:?} in this worker",
+                    task.step_slug
+                ),
+                None,
             ));
         };
         let input = if self.flow.takes_flow_input(&task.step_slug) {
@@ -217,11 +224,17 @@ impl Executor {
         // the timeout drops (cancels) a handler that overruns its step timeout.
         let guarded = AssertUnwindSafe(handler(input, ctx)).catch_unwind();
         match tokio::time::timeout(Duration::from_secs(timeout_secs), guarded).await {
-            Err(_) => Err(format!(
-                "handler timed out: exceeded the step timeout of {timeout_secs}s and was cancelled"
+            Err(_) => Err((
+                format!(
+                    "handler timed out: exceeded the step timeout of {timeout_secs}s and was cancelled"
+                ),
+                None,
             )),
-            Ok(Err(panic)) => Err(format!("handler panicked: {}", panic_message(&*panic))),
-            Ok(Ok(Err(failure))) => Err(failure.to_string()),
+            Ok(Err(panic)) => Err((
+                format!("handler panicked: {}", panic_message(&*panic)),
+                None,
+            )),
+            Ok(Ok(Err(failure))) => Err((failure.to_string(), failure.retry_after())),
             Ok(Ok(Ok(output))) => Ok(output),
         }
     }
@@ -230,7 +243,12 @@ impl Executor {
     /// backoff until the report lands or the shutdown grace runs out; both
     /// SQL functions are idempotent, so a retry after an unseen commit is
     /// harmless.
-    async fn report(&self, task: &StepTaskRecord, mut outcome: Result<Value, String>) {
+    async fn report(
+        &self,
+        task: &StepTaskRecord,
+        mut outcome: Result<Value, String>,
+        retry_after: Option<Duration>,
+    ) {
         let mut backoff = timing::backoff(self.max_backoff);
         loop {
             let result = match &outcome {
@@ -265,7 +283,8 @@ impl Executor {
                                 status = row.as_ref().map(|r| r.status.as_str()).unwrap_or("unknown"),
                                 "task attempt failed"
                             );
-                            self.wake_for_retry(row.as_ref());
+                            self.postpone_retry(task, row.as_ref(), retry_after).await;
+                            self.wake_for_retry(row.as_ref(), retry_after);
                         }
                     }
                     return;
@@ -299,14 +318,42 @@ impl Executor {
 }
 
 impl Executor {
+    /// A server asked for more time than the step's backoff (`Retry-After`
+    /// on a 429 or 503): keep the requeued message hidden that long. Best
+    /// effort: when this fails the retry merely comes sooner.
+    async fn postpone_retry(
+        &self,
+        task: &StepTaskRecord,
+        row: Option<&api::TaskRow>,
+        retry_after: Option<Duration>,
+    ) {
+        let (Some(row), Some(wait)) = (row, retry_after) else {
+            return;
+        };
+        if row.status != api::TaskStatus::Queued
+            || wait <= self.flow.retry_delay(&row.step_slug, row.attempts_count)
+        {
+            return;
+        }
+        let secs = i32::try_from(wait.as_secs_f64().ceil() as u64).unwrap_or(i32::MAX);
+        if let Err(e) =
+            api::delay_message(&self.pool, self.flow.flow.slug(), task.msg_id, secs).await
+        {
+            warn!(error = %e, "could not postpone the retry as the server asked");
+        }
+    }
+
     /// A retried task's message becomes visible after the backoff without
     /// any notification: have the poller look again then.
-    fn wake_for_retry(&self, row: Option<&api::TaskRow>) {
+    fn wake_for_retry(&self, row: Option<&api::TaskRow>, retry_after: Option<Duration>) {
         let (Some(row), Some(wakeup)) = (row, &self.wakeup) else {
             return;
         };
         if row.status == api::TaskStatus::Queued {
-            let delay = self.flow.retry_delay(&row.step_slug, row.attempts_count);
+            let delay = self
+                .flow
+                .retry_delay(&row.step_slug, row.attempts_count)
+                .max(retry_after.unwrap_or_default());
             wakeup.wake_at(tokio::time::Instant::now() + delay + WAKE_MARGIN);
         }
     }

@@ -8,6 +8,7 @@ use pgflow_core::{Flow, FlowBuilder, FlowError, StepDef, StepType};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
+use crate::builtin::{step_timeout, BuiltinHandler};
 use crate::handler::{erase, ErasedHandler, TaskContext};
 
 /// A validated flow whose every step has a handler.
@@ -42,6 +43,7 @@ impl WorkerFlow {
         WorkerFlowBuilder {
             flow: FlowBuilder::new(slug),
             handlers: HashMap::new(),
+            builtin: Vec::new(),
         }
     }
 
@@ -101,6 +103,7 @@ impl WorkerFlow {
 pub struct WorkerFlowBuilder {
     flow: FlowBuilder,
     handlers: HashMap<String, ErasedHandler>,
+    builtin: Vec<(String, BuiltinHandler)>,
 }
 
 impl WorkerFlowBuilder {
@@ -135,16 +138,32 @@ impl WorkerFlowBuilder {
         F: Fn(I, TaskContext) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = Result<O, E>> + Send + 'static,
     {
+        self.builtin.retain(|(slug, _)| *slug != def.slug);
         self.handlers.insert(def.slug.clone(), erase(handler));
+        self.flow = self.flow.step(def);
+        self
+    }
+
+    /// Adds a step served by a built-in handler (see [`BuiltinHandler`]),
+    /// next to steps with Rust handlers. Its input is the same as a Rust
+    /// handler's; LLM usage is recorded in `pgflow.task_usage`.
+    pub fn builtin_step(mut self, def: StepDef, handler: BuiltinHandler) -> Self {
+        self.handlers.remove(&def.slug);
+        self.builtin.push((def.slug.clone(), handler));
         self.flow = self.flow.step(def);
         self
     }
 
     /// Validates the definition.
     pub fn build(self) -> Result<WorkerFlow, FlowError> {
-        Ok(WorkerFlow {
-            flow: self.flow.build()?,
-            handlers: self.handlers,
-        })
+        let flow = self.flow.build()?;
+        let mut handlers = self.handlers;
+        for (slug, handler) in self.builtin {
+            // The deadline a built-in handler works to is its step's timeout,
+            // known once flow defaults are applied.
+            let timeout = step_timeout(&flow, &slug);
+            handlers.insert(slug, handler.erase(timeout));
+        }
+        Ok(WorkerFlow { flow, handlers })
     }
 }

@@ -7,6 +7,7 @@ use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 
 use pgflow_db::api::{self, ApiError};
+use pgflow_handlers::Usage;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use serde_json::Value;
@@ -29,6 +30,29 @@ pub enum HandlerFailure {
     /// The handler's output could not be turned into JSON.
     #[error("handler output is not serializable to JSON: {0}")]
     OutputNotJson(String),
+    /// A built-in handler failed. A failure that is not `retryable` still
+    /// uses the step's attempts (as every failure does); `retry_after`, the
+    /// delay a server asked for, postpones the next attempt when it is
+    /// longer than the step's backoff.
+    #[error("{message}")]
+    Builtin {
+        /// The task's error message.
+        message: String,
+        /// Whether another attempt could succeed.
+        retryable: bool,
+        /// The server's `Retry-After`.
+        retry_after: Option<std::time::Duration>,
+    },
+}
+
+impl HandlerFailure {
+    /// The delay a server asked for before the next attempt.
+    pub fn retry_after(&self) -> Option<std::time::Duration> {
+        match self {
+            HandlerFailure::Builtin { retry_after, .. } => *retry_after,
+            _ => None,
+        }
+    }
 }
 
 /// The type-erased form every handler is stored as.
@@ -137,6 +161,39 @@ impl TaskContext {
     pub fn worker_id(&self) -> Uuid {
         self.worker_id
     }
+    /// Which attempt this is (1 for the first), read from the task row.
+    pub async fn attempt(&self) -> Result<i32, ApiError> {
+        Ok(
+            api::task_attempt(&self.pool, self.run_id, &self.step_slug, self.task_index)
+                .await?
+                .unwrap_or(0),
+        )
+    }
+
+    /// Records a metered call (an LLM request) against this attempt in
+    /// `pgflow.task_usage`, priced from `pgflow.model_prices`. Returns
+    /// `false` when nothing was recorded because the task is no longer this
+    /// worker's to run (it was requeued): such calls are never counted
+    /// against the attempt that replaced it.
+    pub async fn report_usage(&self, usage: &Usage) -> Result<bool, ApiError> {
+        let tokens = |n: Option<u64>| n.map(|n| i64::try_from(n).unwrap_or(i64::MAX));
+        let record = api::UsageRecord {
+            model: &usage.model,
+            input_tokens: tokens(usage.input_tokens),
+            output_tokens: tokens(usage.output_tokens),
+            latency_ms: i64::try_from(usage.latency.as_millis()).unwrap_or(i64::MAX),
+        };
+        api::record_task_usage(
+            &self.pool,
+            self.run_id,
+            &self.step_slug,
+            self.task_index,
+            self.worker_id,
+            &record,
+        )
+        .await
+    }
+
     /// The worker's connection pool, for handlers that want the database.
     pub fn pool(&self) -> &PgPool {
         &self.pool

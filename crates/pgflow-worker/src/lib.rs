@@ -24,12 +24,14 @@
 //! # Ok(()) }
 //! ```
 
+mod builtin;
 mod config;
 mod executor;
 mod flow;
 mod handler;
 mod maintenance;
 mod poller;
+mod stored;
 mod timing;
 mod wakeup;
 
@@ -45,11 +47,14 @@ use tokio_util::sync::CancellationToken;
 use tracing::{error, info, warn};
 use uuid::Uuid;
 
+pub use builtin::BuiltinHandler;
 pub use config::{CompileMode, WorkerConfig};
 pub use flow::{WorkerFlow, WorkerFlowBuilder};
 pub use handler::{BoxFuture, HandlerFailure, TaskContext};
 pub use maintenance::SWEEP_LOCK_KEY;
 pub use pgflow_core::{Flow, FlowError, StepDef, StepType, WhenMode};
+pub use pgflow_handlers::{Resources, Usage};
+pub use stored::LoadFlowError;
 
 use executor::{completion_buffer, Executor};
 use handler::RunInputCache;

@@ -37,8 +37,9 @@ pub use pgflow_core::{
 pub use pgflow_db::api::{RunRow, RunState, RunWithStates, StepState};
 pub use pgflow_db::status::{RunStatus, StepStatus, TaskStatus};
 pub use pgflow_worker::{
-    shutdown_signal, CompileMode, HandlerFailure, RunningWorker, TaskContext, Worker, WorkerConfig,
-    WorkerError, WorkerFlow, WorkerFlowBuilder,
+    shutdown_signal, BuiltinHandler, CompileMode, HandlerFailure, LoadFlowError, Resources,
+    RunningWorker, TaskContext, Usage, Worker, WorkerConfig, WorkerError, WorkerFlow,
+    WorkerFlowBuilder,
 };
 
 /// The definition crate.

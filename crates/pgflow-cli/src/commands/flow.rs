@@ -4,10 +4,14 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use std::collections::BTreeMap;
+
 use anyhow::bail;
+use pgflow_core::Flow;
 use pgflow_db::api::{self, CompileStatus};
 use pgflow_db::inspect::{self, FlowStep};
-use serde_json::json;
+use pgflow_handlers::Registry;
+use serde_json::{json, Value};
 
 use crate::context::db_error;
 use crate::output::{print_json, timestamp, Table};
@@ -28,7 +32,11 @@ enum FlowCommand {
     /// that exists with the same shape gets the file's options (the changes
     /// are printed). A flow that exists with another shape is refused (the
     /// differences are printed) unless --allow-data-loss, which deletes it
-    /// with all its runs and recreates it.
+    /// with all its runs and recreates it. Steps' `handler` specs are
+    /// validated first (nothing is stored when one is wrong) and stored with
+    /// the flow; they are configuration, not shape: changing one updates it
+    /// in place, and a step without one in the file has its stored handler
+    /// removed.
     Add {
         /// The flow file.
         file: PathBuf,
@@ -66,14 +74,41 @@ pub async fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
     }
 }
 
+/// Checks every handler spec of a flow file, all errors at once, each naming
+/// the flow, the step and the field.
+fn validate_handlers(flow: &Flow, handlers: &BTreeMap<String, Value>) -> anyhow::Result<()> {
+    let registry = Registry::builtin();
+    let errors: Vec<String> = handlers
+        .iter()
+        .filter_map(|(step, spec)| {
+            registry
+                .prepare(spec)
+                .err()
+                .map(|e| e.in_step(flow.slug(), step.as_str()).to_string())
+        })
+        .collect();
+    if !errors.is_empty() {
+        bail!(
+            "invalid handler spec; nothing was stored:\n  {}",
+            errors.join("\n  ")
+        );
+    }
+    Ok(())
+}
+
 async fn add(ctx: &Context, file: PathBuf, allow_data_loss: bool) -> anyhow::Result<ExitCode> {
-    // Validate the file before touching the database.
-    let flow = flowfile::load(&file)?;
+    // Validate the file, handlers included, before touching the database.
+    let (flow, handlers) = flowfile::load_with_handlers(&file)?;
+    validate_handlers(&flow, &handlers)?;
     let pool = ctx.pool().await?;
     let shape = flow.shape().to_json();
-    // One transaction: the options are applied to exactly the shape that
-    // was verified, under the flow's compile lock.
-    let mut tx = pool.begin().await?;
+    // One transaction: options and handlers are applied to exactly the shape
+    // that was verified, under the flow's compile lock; a refused shape
+    // stores nothing, and a failed write leaves no new flow behind.
+    let mut tx = pool
+        .begin()
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot start a transaction: {e}"))?;
     let outcome = api::ensure_flow_compiled(&mut *tx, flow.slug(), &shape, allow_data_loss)
         .await
         .map_err(db_error)?;
@@ -84,7 +119,26 @@ async fn add(ctx: &Context, file: PathBuf, allow_data_loss: bool) -> anyhow::Res
     } else {
         Vec::new()
     };
-    tx.commit().await?;
+    let mut handlers_changed = 0;
+    if outcome.status != CompileStatus::Mismatch {
+        let stored: BTreeMap<String, Value> = api::step_handlers(&mut *tx, flow.slug())
+            .await
+            .map_err(db_error)?
+            .into_iter()
+            .collect();
+        for step in flow.steps() {
+            let wanted = handlers.get(&step.slug);
+            if stored.get(&step.slug) != wanted {
+                api::set_step_handler(&mut *tx, flow.slug(), &step.slug, wanted)
+                    .await
+                    .map_err(db_error)?;
+                handlers_changed += 1;
+            }
+        }
+    }
+    tx.commit()
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot commit the flow: {e}"))?;
     let differences = outcome.differences_between("file", "database");
     let status = match outcome.status {
         CompileStatus::Compiled => "compiled",
@@ -98,6 +152,8 @@ async fn add(ctx: &Context, file: PathBuf, allow_data_loss: bool) -> anyhow::Res
             "status": status,
             "differences": differences,
             "options_changed": changes,
+            "handlers": handlers.len(),
+            "handlers_changed": handlers_changed,
         }))?;
     } else {
         let s = ctx.style;
@@ -130,6 +186,12 @@ async fn add(ctx: &Context, file: PathBuf, allow_data_loss: bool) -> anyhow::Res
                 }
             }
             CompileStatus::Mismatch => {}
+        }
+        if handlers_changed > 0 && outcome.status != CompileStatus::Mismatch {
+            println!(
+                "{handlers_changed} step handler(s) stored or updated ({} step(s) have a handler)",
+                handlers.len()
+            );
         }
     }
     if outcome.status == CompileStatus::Mismatch {
@@ -334,12 +396,39 @@ fn step_conditions(s: &FlowStep) -> String {
     }
 }
 
+/// The handler column: the kind and its main target (URL, model, command).
+fn handler_summary(spec: Option<&Value>) -> String {
+    let Some(spec) = spec else {
+        return "-".into();
+    };
+    let kind = spec["kind"].as_str().unwrap_or("?");
+    let detail = match kind {
+        "http" => spec["url"].as_str().map(str::to_string),
+        "llm" => spec["model"].as_str().map(str::to_string),
+        "exec" => spec["command"]
+            .as_array()
+            .and_then(|c| c.first())
+            .and_then(Value::as_str)
+            .map(str::to_string),
+        _ => None,
+    };
+    match detail {
+        Some(d) => format!("{kind} {d}"),
+        None => kind.to_string(),
+    }
+}
+
 async fn show(ctx: &Context, slug: &str) -> anyhow::Result<ExitCode> {
     let pool = ctx.pool().await?;
     let Some(flow) = inspect::get_flow(&pool, slug).await.map_err(db_error)? else {
         return Err(unknown_flow(slug));
     };
     let steps = inspect::flow_steps(&pool, slug).await.map_err(db_error)?;
+    let handlers: BTreeMap<String, Value> = api::step_handlers(&pool, slug)
+        .await
+        .map_err(db_error)?
+        .into_iter()
+        .collect();
     if ctx.json {
         let levels = levels(&steps);
         let steps_json: Vec<_> = steps
@@ -348,6 +437,7 @@ async fn show(ctx: &Context, slug: &str) -> anyhow::Result<ExitCode> {
             .map(|(s, level)| {
                 let mut v = serde_json::to_value(s).expect("rows serialize");
                 v["level"] = json!(level);
+                v["handler"] = handlers.get(&s.step_slug).cloned().unwrap_or(Value::Null);
                 v
             })
             .collect();
@@ -366,7 +456,15 @@ async fn show(ctx: &Context, slug: &str) -> anyhow::Result<ExitCode> {
     );
     println!("  created: {}", timestamp(&flow.created_at));
     println!();
-    let mut table = Table::new(["#", "STEP", "TYPE", "DEPENDS ON", "OPTIONS", "CONDITIONS"]);
+    let mut table = Table::new([
+        "#",
+        "STEP",
+        "TYPE",
+        "DEPENDS ON",
+        "OPTIONS",
+        "CONDITIONS",
+        "HANDLER",
+    ]);
     for st in &steps {
         table.row(vec![
             st.step_index.to_string(),
@@ -379,9 +477,15 @@ async fn show(ctx: &Context, slug: &str) -> anyhow::Result<ExitCode> {
             },
             step_options(st),
             step_conditions(st),
+            handler_summary(handlers.get(&st.step_slug)),
         ]);
     }
     table.print(s);
+    for st in &steps {
+        if let Some(spec) = handlers.get(&st.step_slug) {
+            println!("  handler of {}: {spec}", st.step_slug);
+        }
+    }
     println!();
     println!("{}", s.bold("DAG"));
     for line in draw_dag(&steps) {

@@ -11,4 +11,5 @@ pub mod install;
 pub mod prune;
 pub mod queues;
 pub mod run;
+pub mod worker;
 pub mod workers;

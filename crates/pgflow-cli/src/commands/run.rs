@@ -284,12 +284,75 @@ async fn show(ctx: &Context, run_id: Uuid) -> anyhow::Result<ExitCode> {
     if !snap.run.is_terminal() {
         warn_if_unserved(&pool, &snap.run.flow_slug).await?;
     }
+    let usage = api::step_usage(&pool, run_id).await.map_err(db_error)?;
     if ctx.json {
-        print_json(&snap)?;
+        let mut value = serde_json::to_value(&snap)?;
+        value["usage"] = json!({"steps": usage, "total": usage_total(&usage)});
+        print_json(&value)?;
     } else {
         print_snapshot(ctx, &snap);
+        print_usage(ctx, &usage);
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The run's usage summed over its steps (cost `null` when no call was priced).
+fn usage_total(steps: &[api::StepUsage]) -> Value {
+    let priced: Vec<f64> = steps.iter().filter_map(|u| u.cost_usd).collect();
+    json!({
+        "calls": steps.iter().map(|u| u.calls).sum::<i64>(),
+        "abandoned_calls": steps.iter().map(|u| u.abandoned_calls).sum::<i64>(),
+        "input_tokens": steps.iter().map(|u| u.input_tokens).sum::<i64>(),
+        "output_tokens": steps.iter().map(|u| u.output_tokens).sum::<i64>(),
+        "cost_usd": (!priced.is_empty()).then(|| priced.iter().sum::<f64>()),
+        "latency_ms": steps.iter().map(|u| u.latency_ms).sum::<i64>(),
+    })
+}
+
+/// Tokens, cost and latency of metered calls (LLM steps), per step.
+fn print_usage(ctx: &Context, steps: &[api::StepUsage]) {
+    if steps.is_empty() {
+        return;
+    }
+    let cost = |c: Option<f64>| c.map_or_else(|| "-".to_string(), |c| format!("${c:.6}"));
+    println!();
+    println!("{}", ctx.style.bold("usage"));
+    let mut table = Table::new([
+        "STEP",
+        "CALLS",
+        "INPUT TOKENS",
+        "OUTPUT TOKENS",
+        "COST",
+        "LATENCY",
+        "MODELS",
+    ]);
+    for u in steps {
+        let calls = if u.abandoned_calls > 0 {
+            format!("{} ({} abandoned)", u.calls, u.abandoned_calls)
+        } else {
+            u.calls.to_string()
+        };
+        table.row(vec![
+            u.step_slug.clone(),
+            calls,
+            u.input_tokens.to_string(),
+            u.output_tokens.to_string(),
+            cost(u.cost_usd),
+            output::duration(u.latency_ms as f64 / 1000.0),
+            u.models.join(", "),
+        ]);
+    }
+    let total = usage_total(steps);
+    table.row(vec![
+        "total".into(),
+        total["calls"].to_string(),
+        total["input_tokens"].to_string(),
+        total["output_tokens"].to_string(),
+        cost(total["cost_usd"].as_f64()),
+        output::duration(total["latency_ms"].as_f64().unwrap_or(0.0) / 1000.0),
+        String::new(),
+    ]);
+    table.print(ctx.style);
 }
 
 async fn watch(ctx: &Context, run_id: Uuid, opts: &WatchOpts) -> anyhow::Result<ExitCode> {

@@ -49,6 +49,7 @@ pub(crate) use call;
 
 pub mod definition;
 mod error;
+pub mod handlers;
 pub mod maintenance;
 pub mod runs;
 pub mod tasks;
@@ -61,6 +62,10 @@ pub use definition::{
     apply_flow_options, ensure_flow_compiled, CompileOutcome, CompileStatus, OptionChange,
 };
 pub use error::ApiError;
+pub use handlers::{
+    delay_message, flows_with_handlers, get_flow_shape, record_task_usage, set_step_handler,
+    step_handlers, step_usage, task_attempt, FlowWithHandlers, StepUsage, UsageRecord,
+};
 pub use maintenance::{requeue_stalled_tasks, setup_roles, sweep_requeue_stalled};
 pub use runs::{
     cancel_run, failed_steps, get_run, get_run_with_states, retry_run, run_input, start_flow,
