@@ -75,7 +75,7 @@ async fn start_map(pool: &PgPool, n: i64) -> Uuid {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigkilled_worker_tasks_run_again_within_the_step_timeout() {
     let db = TestDb::new().await;
-    fast_dead_worker_detection(db.pool(), db.name()).await;
+    fast_dead_worker_detection(db.pool()).await;
     let args = slow_map_args(3000);
     let mut victim = spawn_worker(db.url(), &args).await;
     let victim_id = victim.worker_ids[0];
@@ -129,7 +129,7 @@ async fn sigkilled_worker_tasks_run_again_within_the_step_timeout() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_frozen_worker_that_wakes_up_late_changes_nothing() {
     let db = TestDb::new().await;
-    fast_dead_worker_detection(db.pool(), db.name()).await;
+    fast_dead_worker_detection(db.pool()).await;
     install_completion_audit(db.pool()).await;
     let mut args = slow_map_args(1500);
     args.extend(["--grace-ms".to_string(), "10000".to_string()]);
@@ -192,7 +192,7 @@ async fn a_frozen_worker_that_wakes_up_late_changes_nothing() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_lost_claim_reply_strands_tasks_only_briefly() {
     let db = TestDb::new().await;
-    fast_dead_worker_detection(db.pool(), db.name()).await;
+    fast_dead_worker_detection(db.pool()).await;
     let args = slow_map_args(0);
     // A first worker compiles the flow, then leaves.
     let mut setup = spawn_worker(db.url(), &args).await;

@@ -36,7 +36,7 @@ pub struct WorkerConfig {
     /// Wake up on `pg_notify('pgflow_tasks', <flow slug>)` (sent whenever
     /// tasks are queued) instead of long-polling. Default `true`. Costs one
     /// extra connection per worker process (not taken from the pool). With
-    /// `false` the worker long-polls with `pgmq.read_with_poll`.
+    /// `false` the worker long-polls with `pgflow.read_with_poll`.
     pub listen: bool,
     /// With `listen`: how often an idle worker reads its queue anyway, to
     /// pick up what no notification announces (a message whose visibility
