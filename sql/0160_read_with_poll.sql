@@ -45,5 +45,20 @@ end;
 $$;
 
 -- PostgreSQL grants EXECUTE on new functions to PUBLIC; pgflow functions are granted
--- explicitly instead (setup_roles grants this one to the worker role).
+-- explicitly instead: by setup_roles to the worker role, and on upgrade to every role that
+-- could already call start_tasks (an existing worker role, whose workers now read here).
 revoke execute on function pgflow.read_with_poll(text, integer, integer, integer, integer) from public;
+do $$
+declare
+  v_role text;
+begin
+  for v_role in
+    select distinct a.grantee::regrole::text
+      from pg_catalog.pg_proc p, aclexplode(p.proacl) a
+     where p.oid = 'pgflow.start_tasks(text, bigint[], uuid)'::regprocedure
+       and a.privilege_type = 'EXECUTE' and a.grantee <> 0 and a.grantee <> p.proowner
+  loop
+    execute format('grant execute on function pgflow.read_with_poll(text, integer, integer, integer, integer) to %s', v_role);
+  end loop;
+end;
+$$;
