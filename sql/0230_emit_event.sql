@@ -2,11 +2,18 @@
 -- pgflow.emit_event: publishes one run or step transition. The single place events leave
 -- the database, so the transport can be swapped without touching the state machine.
 -- Sends `{"topic","event","payload"}` with pg_notify on channel `pgflow_events` inside the
--- caller's transaction, so listeners only ever see committed transitions. pg_notify refuses
--- payloads of 8000 bytes or more: large `input`/`output` values are replaced by null and
--- named in `payload.truncated` (clients re-read the row), and a long error message is cut,
--- so an event can never make a transition fail. When a Supabase `realtime.send` exists the
--- full payload is also broadcast there on pgflow's topic, as upstream does.
+-- caller's transaction, so listeners only ever see committed transitions.
+-- Any role that can connect may LISTEN (PostgreSQL has no privilege for it), so the NOTIFY
+-- payload carries ids, statuses, counts and timestamps only, never inputs, outputs or error
+-- messages: consumers read those from the tables through privileges they hold. Any role may
+-- also NOTIFY, so consumers treat an event as a hint to re-read, never as the truth. Such a
+-- payload stays far below pg_notify's 8000-byte limit (slugs are at most 128 characters).
+-- When pgflow.config.realtime_send is on, the full upstream payload is also broadcast
+-- through Supabase's `realtime.send` on pgflow's topic, whose channels have their own access
+-- control. Events are emitted inside SECURITY DEFINER functions, so realtime.send would run
+-- as the pgflow owner: it is called only when the operator enabled it and, checked again at
+-- every call, it and its schema still belong to a trusted role (_realtime_send_trusted); a
+-- realtime.send that anyone else created is never called.
 create or replace function pgflow.emit_event(event text, payload jsonb)
 returns void
 language plpgsql
@@ -14,30 +21,19 @@ set search_path = ''
 as $$
 declare
   v_topic text := 'pgflow:run:' || (payload ->> 'run_id');
-  v_small jsonb := payload;
-  v_envelope text;
-  v_limit constant int := 7800;
+  v_public jsonb;
 begin
-  v_envelope := jsonb_build_object('topic', v_topic, 'event', event, 'payload', v_small)::text;
-  if octet_length(v_envelope) > v_limit then
-    v_small := (payload - 'input' - 'output')
-      || jsonb_build_object('truncated', (
-           select coalesce(jsonb_agg(k), '[]'::jsonb) from unnest(array['input', 'output']) k where payload ? k));
-    if payload ? 'input' then v_small := v_small || '{"input": null}'; end if;
-    if payload ? 'output' then v_small := v_small || '{"output": null}'; end if;
-    v_envelope := jsonb_build_object('topic', v_topic, 'event', event, 'payload', v_small)::text;
-  end if;
-  if octet_length(v_envelope) > v_limit and v_small ? 'error_message' then
-    v_small := jsonb_set(v_small, '{error_message}',
-      to_jsonb(left(v_small ->> 'error_message', 1000) || ' [truncated]'));
-    v_envelope := jsonb_build_object('topic', v_topic, 'event', event, 'payload', v_small)::text;
-  end if;
-  if octet_length(v_envelope) <= v_limit then
-    perform pg_notify('pgflow_events', v_envelope);
-  end if;
+  select coalesce(jsonb_object_agg(e.key, e.value), '{}'::jsonb) into v_public
+    from jsonb_each(payload) e
+   where e.key in ('event_type', 'run_id', 'flow_slug', 'step_slug', 'task_index', 'status',
+                   'skip_reason', 'remaining_steps', 'remaining_tasks', 'remaining_deps',
+                   'started_at', 'completed_at', 'failed_at', 'skipped_at', 'cancelled_at');
+  perform pg_notify('pgflow_events',
+    jsonb_build_object('topic', v_topic, 'event', event, 'payload', v_public)::text);
 
-  if to_regprocedure('realtime.send(jsonb, text, text, boolean)') is not null then
-    execute 'select realtime.send($1, $2, $3, false)' using payload, event, v_topic;
+  if coalesce((select c.realtime_send from pgflow.config c), false)
+     and pgflow._realtime_send_trusted() then
+    execute 'select realtime.send($1::jsonb, $2::text, $3::text, false)' using payload, event, v_topic;
   end if;
 end;
 $$;

@@ -3,6 +3,10 @@
 -- NULL options take the defaults 3 attempts, base delay 5 s, timeout 60 s. Idempotent: an
 -- existing flow keeps its stored options and is returned as it is; the queue is created only
 -- when missing. Refuses invalid slugs and option values before writing anything.
+-- pgmq lowercases queue table names, so slugs differing only in case (Pay, pay) would share
+-- one queue, and deleting either would drop the other's: such a slug is refused, naming the
+-- flow it collides with (checked under a lock on the lowercased slug, so two racing
+-- definitions cannot both pass).
 create or replace function pgflow.create_flow(
   flow_slug text,
   max_attempts int default null,
@@ -25,6 +29,18 @@ begin
     raise exception 'queue name is too long, maximum length is 47 characters'
       using detail = format('Flow slug %L is %s characters long; its pgmq queue name must be at most 47.',
                             create_flow.flow_slug, length(create_flow.flow_slug));
+  end if;
+  perform pgflow._advisory_xact_lock(2, hashtext(lower(create_flow.flow_slug)),
+    format('flow slug %L for defining', lower(create_flow.flow_slug)));
+  if exists (select 1 from pgflow.flows f
+              where lower(f.flow_slug) = lower(create_flow.flow_slug) and f.flow_slug <> create_flow.flow_slug) then
+    raise exception using
+      errcode = 'unique_violation',
+      message = format('flow slug %L differs only in case from existing flow %L, and they would share one queue',
+                       create_flow.flow_slug,
+                       (select f.flow_slug from pgflow.flows f
+                         where lower(f.flow_slug) = lower(create_flow.flow_slug) order by 1 limit 1)),
+      hint = 'pgmq lowercases queue names: choose a slug that differs in more than case.';
   end if;
   if max_attempts < 0 then
     perform pgflow._raise_constraint_error('flows', 'opt_max_attempts_is_nonnegative',

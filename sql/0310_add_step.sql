@@ -6,6 +6,10 @@
 -- (type, dependencies, conditions) returns the existing row unchanged; re-adding it with a
 -- different structure is refused (upstream silently adds edges and can corrupt deps_count).
 -- Every refusal happens before the first write and names the offending value.
+-- Maps (which may get an empty array) and conditional steps (which may be skipped) can
+-- resolve without tasks, each one wave after its dependency; a run resolves at most 49 such
+-- waves in a row (the cascades' 50-iteration safety limit), so a step that would end a longer
+-- chain of them is refused here rather than failing every start_flow later.
 create or replace function pgflow.add_step(
   flow_slug text,
   step_slug text,
@@ -32,6 +36,7 @@ declare
   v_missing text;
   v_dup text;
   v_step pgflow.steps;
+  v_chain int;
 begin
   -- Serializes concurrent definitions of one flow, so step_index stays unique and dense.
   perform 1 from pgflow.flows f where f.flow_slug = add_step.flow_slug for update;
@@ -132,6 +137,29 @@ begin
     perform pgflow._raise_constraint_error('deps', 'deps_flow_slug_dep_slug_fkey',
       format('Step %L depends on %L, which is not a step of flow %L (dependencies must be added first).',
              add_step.step_slug, v_missing, add_step.flow_slug), true);
+  end if;
+
+  if v_type = 'map' or required_input_pattern is not null or forbidden_input_pattern is not null then
+    with recursive chain(step_slug, depth) as (
+      select s.step_slug, 1
+        from pgflow.steps s
+       where s.flow_slug = add_step.flow_slug and s.step_slug = any (v_deps)
+         and (s.step_type = 'map' or s.required_input_pattern is not null or s.forbidden_input_pattern is not null)
+      union
+      select s.step_slug, c.depth + 1
+        from chain c
+        join pgflow.deps d on d.flow_slug = add_step.flow_slug and d.step_slug = c.step_slug
+        join pgflow.steps s on s.flow_slug = d.flow_slug and s.step_slug = d.dep_slug
+       where c.depth < 50
+         and (s.step_type = 'map' or s.required_input_pattern is not null or s.forbidden_input_pattern is not null)
+    )
+    select coalesce(max(c.depth), 0) + 1 into v_chain from chain c;
+    if v_chain > 49 then
+      raise exception 'Step "%" would end a chain of % steps that can resolve without tasks (maps and conditional steps), over the limit of 49',
+        add_step.step_slug, v_chain
+        using errcode = 'program_limit_exceeded',
+              hint = 'A run resolves at most 49 such steps in a row; put a step without a condition between them.';
+    end if;
   end if;
 
   insert into pgflow.steps (

@@ -5,7 +5,8 @@
 -- NULL for a dependent map), emits run:started, then resolves conditions, completes taskless
 -- steps, starts the ready ones and completes the run if nothing is left (a flow without steps
 -- completes at once with NULL output). Returns the run row (failed when a root condition in
--- fail mode is unmet). A root map needs an array input; every refusal happens before any write.
+-- fail mode is unmet). A root map needs an array input of at most pgflow.config.max_map_width
+-- elements; every refusal happens before any write.
 create or replace function pgflow.start_flow(flow_slug text, input jsonb, run_id uuid default null)
 returns setof pgflow.runs
 language plpgsql
@@ -14,6 +15,8 @@ as $$
 declare
   v_run pgflow.runs;
   v_input_length int;
+  v_too_large text;
+  v_max_width int := coalesce((select c.max_map_width from pgflow.config c), 100000);
 begin
   if exists (select 1 from pgflow.steps s
               where s.flow_slug = start_flow.flow_slug and s.step_type = 'map' and s.deps_count = 0) then
@@ -38,17 +41,27 @@ begin
       column = 'input', table = 'runs', schema = 'pgflow';
   end if;
 
-  if pgflow._payload_too_large('run input', input) is not null then
+  v_too_large := pgflow._payload_too_large('run input', input);
+  if v_too_large is not null then
     raise exception using
-      message = pgflow._payload_too_large('run input', input),
+      message = v_too_large,
       errcode = 'program_limit_exceeded',
-      hint = 'Store large data elsewhere and pass a reference, or raise pgflow.max_payload_bytes.';
+      hint = 'Store large data elsewhere and pass a reference, or raise pgflow.config.max_payload_bytes.';
   end if;
 
   -- Computed apart from the CASE below: the planner would fold jsonb_array_length of a
   -- non-array constant (and raise) even for flows without a root map.
   if jsonb_typeof(input) = 'array' then
     v_input_length := jsonb_array_length(input);
+    if v_input_length > v_max_width and exists (
+         select 1 from pgflow.steps s
+          where s.flow_slug = start_flow.flow_slug and s.step_type = 'map' and s.deps_count = 0) then
+      raise exception using
+        message = format('run input has %s elements, but a map step may fan out to at most %s tasks (pgflow.config.max_map_width)',
+                         v_input_length, v_max_width),
+        errcode = 'program_limit_exceeded',
+        hint = 'Split the input into several runs, or raise pgflow.config.max_map_width.';
+    end if;
   end if;
 
   insert into pgflow.runs (run_id, flow_slug, input, remaining_steps)

@@ -10,9 +10,12 @@
 -- or oversized reports, runs no longer started) goes through complete_task itself.
 -- Runs are taken in run_id order and steps in step_slug order, the order complete_task
 -- uses, so concurrent batches cannot deadlock. Returns the task rows, one per distinct task.
+-- SECURITY DEFINER: the worker role calls it without write access to the tables.
 create or replace function pgflow.complete_tasks(completions jsonb)
 returns setof pgflow.step_tasks
 language plpgsql
+-- Stated here, not only in 0980: `create or replace` would otherwise reset it to INVOKER.
+security definer
 set search_path = ''
 as $$
 declare

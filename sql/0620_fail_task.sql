@@ -7,9 +7,13 @@
 -- 'skip-cascade' skips it and everything downstream. Idempotent: only a started task is
 -- affected, so a replayed or late call (queued, completed or failed task, or a step that is
 -- no longer started) changes nothing but archiving a stray message. Returns the task row.
+-- An error message longer than pgflow.config.max_error_chars (default 65536) is cut to it,
+-- marked with its full length, so a worker cannot store an unbounded text per attempt.
+-- SECURITY DEFINER: the worker role calls it without write access to the tables.
 create or replace function pgflow.fail_task(run_id uuid, step_slug text, task_index int, error_message text)
 returns setof pgflow.step_tasks
 language plpgsql
+security definer
 set search_path = ''
 as $$
 declare
@@ -18,7 +22,13 @@ declare
   v_step pgflow.steps;
   v_flow pgflow.flows;
   v_task pgflow.step_tasks;
+  v_max_chars int := coalesce((select c.max_error_chars from pgflow.config c), 65536);
 begin
+  if length(fail_task.error_message) > v_max_chars then
+    fail_task.error_message := left(fail_task.error_message, v_max_chars)
+      || format(' [truncated: %s characters in all]', length(fail_task.error_message));
+  end if;
+
   select * into v_run from pgflow.runs r where r.run_id = fail_task.run_id for update;
   if v_run.run_id is null then
     return;

@@ -2,7 +2,8 @@
 -- pgflow.requeue_stalled_tasks: crash recovery for tasks whose worker went away. A started
 -- task is stalled when its step's timeout (the flow's when the step has none) plus 30 s has
 -- passed since it started, or, sooner, when the worker that started it has stopped or has
--- not sent a heartbeat for `pgflow.dead_worker_after` (default 15 seconds). A stalled task
+-- not sent a heartbeat for pgflow.config.dead_worker_after (default 15 seconds, at least
+-- 1 second; a session setting is ignored, since any caller could SET it). A stalled task
 -- goes back to queued with its message visible at once, up to 3 requeues; after that it is
 -- parked (permanently_stalled_at set, message archived, task left started) for an operator.
 -- attempts_count is untouched. SKIP LOCKED, so any number of sweepers may run at once.
@@ -14,8 +15,8 @@ security definer
 set search_path = ''
 as $$
 declare
-  v_dead_after interval := coalesce(nullif(current_setting('pgflow.dead_worker_after', true), '')::interval,
-                                    interval '15 seconds');
+  v_dead_after interval := greatest(coalesce((select c.dead_worker_after from pgflow.config c),
+                                             interval '15 seconds'), interval '1 second');
   v_task record;
   v_requeued int := 0;
 begin

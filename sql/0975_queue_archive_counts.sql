@@ -25,3 +25,7 @@ begin
   end loop;
 end;
 $$;
+
+-- PostgreSQL grants EXECUTE on new functions to PUBLIC; pgflow functions are granted
+-- explicitly (setup_roles) instead.
+revoke execute on function pgflow.queue_archive_counts() from public;

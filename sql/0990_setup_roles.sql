@@ -1,15 +1,20 @@
 -- replaceable
 -- pgflow.setup_roles (pgflow-rs extension): creates (when missing) two NOLOGIN roles and
 -- grants them the least they need; give them to login roles with GRANT ... TO.
---   worker_role: read and claim queue messages (pgmq), register and heartbeat in
---     pgflow.workers, read run inputs, and call the worker functions start_tasks, claim_tasks,
---     complete_task(s), fail_task, mark_worker_stopped, requeue_stalled_tasks and
---     ensure_flow_compiled, record usage (record_task_usage, task_attempt) and read built-in
---     handler specs (step_handlers). It cannot start, cancel or delete runs, nor write tables directly.
+--   worker_role: register and heartbeat in pgflow.workers, read run inputs, and call the
+--     worker functions read_with_poll, start_tasks, claim_tasks, complete_task(s), fail_task,
+--     mark_worker_stopped, requeue_stalled_tasks and
+--     ensure_flow_compiled (which for this role only verifies a flow, or creates a missing
+--     one when pgflow.config.workers_may_compile is on), record usage (record_task_usage,
+--     task_attempt) and read built-in handler specs (step_handlers). It cannot start, cancel
+--     or delete runs, define, change or delete flows, nor write tables directly.
 --   reader_role: read-only inspection: every pgflow table and view, queue metrics.
--- Queues created later (new flows) are covered through default privileges of the role
--- running this function, which should be the role that owns the schema and creates flows.
--- Needs CREATEROLE (or superuser). Idempotent.
+--     The worker role has no privileges in schema pgmq: it reads its flows' queues through
+--     the SECURITY DEFINER pgflow.read_with_poll. Broader pgmq grants made by earlier
+--     versions of this function are revoked.
+-- Queues created later (new flows) are covered for the reader through default privileges of
+-- the role running this function, which should be the role that owns the schema and creates
+-- flows. Needs CREATEROLE (or superuser). Idempotent.
 create or replace function pgflow.setup_roles(
   worker_role text default 'pgflow_worker',
   reader_role text default 'pgflow_reader'
@@ -26,16 +31,20 @@ begin
     execute format('create role %I nologin', reader_role);
   end if;
 
-  execute format('grant usage on schema pgflow, pgmq to %I, %I', worker_role, reader_role);
+  execute format('grant usage on schema pgflow to %I, %I', worker_role, reader_role);
+  execute format('grant usage on schema pgmq to %I', reader_role);
 
-  -- Worker: queues (pgmq's read functions run as the caller and update the queue tables).
-  execute format('grant select, update on all tables in schema pgmq to %I', worker_role);
-  execute format('alter default privileges in schema pgmq grant select, update on tables to %I', worker_role);
-  execute format('grant execute on all functions in schema pgmq to %I', worker_role);
+  -- Worker: no direct access to pgmq (it could otherwise hide, rename or lock every queue,
+  -- pgflow's or not); what earlier versions granted is taken back.
+  execute format('revoke all on all tables in schema pgmq from %I', worker_role);
+  execute format('alter default privileges in schema pgmq revoke all on tables from %I', worker_role);
+  execute format('revoke usage on schema pgmq from %I', worker_role);
+  execute format('revoke execute on all functions in schema pgmq from %I', worker_role);
   execute format('grant select, insert on pgflow.workers to %I', worker_role);
   execute format('grant update (last_heartbeat_at) on pgflow.workers to %I', worker_role);
   execute format('grant select on pgflow.runs, pgflow.flows, pgflow.steps, pgflow.step_handlers to %I', worker_role);
   execute format('grant execute on function
+      pgflow.read_with_poll(text, integer, integer, integer, integer),
       pgflow.start_tasks(text, bigint[], uuid),
       pgflow.claim_tasks(text, uuid, uuid, integer, integer),
       pgflow.complete_task(uuid, text, integer, jsonb),
@@ -44,6 +53,7 @@ begin
       pgflow.mark_worker_stopped(uuid),
       pgflow.requeue_stalled_tasks(),
       pgflow.ensure_flow_compiled(text, jsonb, boolean),
+      pgflow._ensure_flow_compiled_limited(text, jsonb, boolean),
       pgflow.get_run_with_states(uuid),
       pgflow.record_task_usage(uuid, text, integer, uuid, text, bigint, bigint, bigint),
       pgflow.task_attempt(uuid, text, integer)
@@ -61,3 +71,7 @@ begin
   execute format('grant execute on function pgflow.queue_archive_counts() to %I', reader_role);
 end;
 $$;
+
+-- PostgreSQL grants EXECUTE on new functions to PUBLIC; pgflow functions are granted
+-- explicitly (setup_roles) instead.
+revoke execute on function pgflow.setup_roles(text, text) from public;

@@ -39,7 +39,7 @@ impl FakeWorker {
             "select flow_slug, run_id, step_slug, coalesce(input, 'null'::jsonb) as input,
                     msg_id, task_index, flow_input
                from pgflow.start_tasks($1,
-                 (select coalesce(array_agg(msg_id), '{}') from pgmq.read($1, 5, $2)), $3)",
+                 (select coalesce(array_agg(msg_id), '{}') from pgflow.read_with_poll($1, 5, $2, 0)), $3)",
         )
         .bind(&self.flow)
         .bind(qty)

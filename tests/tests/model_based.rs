@@ -39,7 +39,7 @@ use sqlx::postgres::PgPoolOptions;
 use sqlx::PgPool;
 use uuid::Uuid;
 
-/// `pgflow.max_payload_bytes` in the model's database: small, so an oversized output is cheap.
+/// `pgflow.config.max_payload_bytes` in the model's database: small, so an oversized output is cheap.
 const PAYLOAD_LIMIT: usize = 2000;
 
 /// Serializes the stall sweeps of concurrently running cases (see `run_case`).
@@ -586,9 +586,8 @@ async fn model_db() -> (TestDb, PgPool) {
     exec(
         db.pool(),
         &format!(
-            "alter database \"{0}\" set pgflow.max_payload_bytes = {PAYLOAD_LIMIT};
-             alter database \"{0}\" set pgflow.dead_worker_after = '1 day'",
-            db.name()
+            "update pgflow.config set max_payload_bytes = {PAYLOAD_LIMIT},
+                                      dead_worker_after = '1 day'"
         ),
     )
     .await;

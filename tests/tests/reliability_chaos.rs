@@ -21,7 +21,7 @@ use worker_support::wait_until;
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn random_sigkills_lose_nothing_and_record_everything_once() {
     let db = TestDb::new().await;
-    fast_dead_worker_detection(db.pool(), db.name()).await;
+    fast_dead_worker_detection(db.pool()).await;
     install_completion_audit(db.pool()).await;
     let mut args = mix_worker_args();
     // 100 ms map tasks: the map takes long enough for a dozen kills.
@@ -83,7 +83,7 @@ async fn postgres_restarts_twice_mid_run_and_everything_completes() {
     let url = cluster.url("postgres");
     pgflow::db::install::install(&url).await.expect("install");
     let pool = driver_pool(&url).await;
-    fast_dead_worker_detection(&pool, "postgres").await;
+    fast_dead_worker_detection(&pool).await;
     install_completion_audit(&pool).await;
     let mut args = mix_worker_args();
     // Slow map tasks, so the run is still going at both restarts.

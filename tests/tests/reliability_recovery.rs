@@ -77,7 +77,7 @@ async fn start_map(pool: &PgPool, n: i64) -> Uuid {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigkilled_worker_tasks_are_requeued_by_the_dead_worker_rule_and_run_again() {
     let db = TestDb::new().await;
-    fast_dead_worker_detection(db.pool(), db.name()).await;
+    fast_dead_worker_detection(db.pool()).await;
     install_completion_audit(db.pool()).await;
     let args = slow_map_args(3000);
     let mut victim = spawn_worker(db.url(), &args).await;
@@ -164,7 +164,7 @@ async fn sigkilled_worker_tasks_are_requeued_by_the_dead_worker_rule_and_run_aga
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_frozen_worker_that_wakes_up_late_changes_nothing() {
     let db = TestDb::new().await;
-    fast_dead_worker_detection(db.pool(), db.name()).await;
+    fast_dead_worker_detection(db.pool()).await;
     install_completion_audit(db.pool()).await;
     let mut args = slow_map_args(1500);
     args.extend(["--grace-ms".to_string(), "10000".to_string()]);
@@ -227,7 +227,7 @@ async fn a_frozen_worker_that_wakes_up_late_changes_nothing() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_lost_claim_reply_strands_tasks_only_briefly() {
     let db = TestDb::new().await;
-    fast_dead_worker_detection(db.pool(), db.name()).await;
+    fast_dead_worker_detection(db.pool()).await;
     install_completion_audit(db.pool()).await;
     let args = slow_map_args(0);
     // A first worker compiles the flow, then leaves.

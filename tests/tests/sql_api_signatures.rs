@@ -2,6 +2,8 @@
 //! return types (SPEC.md §3), so flows and queries written for pgflow work here unchanged.
 //! The functions a worker calls are SECURITY DEFINER here (upstream: invoker) so that a
 //! least-privileged worker role needs only EXECUTE on them (see sql_privileges.rs).
+//! `ensure_flow_compiled` stays invoker, as upstream: for the worker role it hands over to
+//! the SECURITY DEFINER `_ensure_flow_compiled_limited`, which never deletes a flow.
 
 use pgflow_tests::TestDb;
 
@@ -18,7 +20,7 @@ const EXPECTED: &[&str] = &[
     "complete_task(run_id uuid, step_slug text, task_index integer, output jsonb) -> SETOF pgflow.step_tasks [security definer]",
     "create_flow(flow_slug text, max_attempts integer DEFAULT NULL::integer, base_delay integer DEFAULT NULL::integer, timeout integer DEFAULT NULL::integer) -> pgflow.flows",
     "delete_flow_and_data(p_flow_slug text) -> void",
-    "ensure_flow_compiled(flow_slug text, shape jsonb, allow_data_loss boolean DEFAULT false) -> jsonb [security definer]",
+    "ensure_flow_compiled(flow_slug text, shape jsonb, allow_data_loss boolean DEFAULT false) -> jsonb",
     "fail_task(run_id uuid, step_slug text, task_index integer, error_message text) -> SETOF pgflow.step_tasks [security definer]",
     "get_run_with_states(run_id uuid) -> jsonb [security definer]",
     "is_local() -> boolean",
@@ -39,10 +41,12 @@ const EXPECTED: &[&str] = &[
     "claim_tasks(flow_slug text, worker_id uuid, claim_id uuid, qty integer, vt integer DEFAULT 30) -> SETOF pgflow.step_task_record [security definer]",
     "complete_tasks(completions jsonb) -> SETOF pgflow.step_tasks [security definer]",
     "emit_event(event text, payload jsonb) -> void",
+    "read_with_poll(queue_name text, vt integer, qty integer, max_poll_seconds integer DEFAULT 5, poll_interval_ms integer DEFAULT 100) -> SETOF pgmq.message_record [security definer]",
     "retry_run(run_id uuid) -> boolean",
     "set_step_handler(flow_slug text, step_slug text, spec jsonb) -> jsonb",
     "record_task_usage(run_id uuid, step_slug text, task_index integer, worker_id uuid, model text, input_tokens bigint, output_tokens bigint, latency_ms bigint) -> bigint [security definer]",
     "task_attempt(run_id uuid, step_slug text, task_index integer) -> integer [security definer]",
+    "set_realtime_send(enabled boolean) -> boolean",
     "setup_roles(worker_role text DEFAULT 'pgflow_worker'::text, reader_role text DEFAULT 'pgflow_reader'::text) -> void",
 ];
 

@@ -255,7 +255,7 @@ async fn oversized_and_deeply_nested_json_get_clear_errors() {
     );
     assert_eq!(e.code, "54000", "{e:?}");
     assert!(
-        e.message.contains("run input is") && e.message.contains("pgflow.max_payload_bytes"),
+        e.message.contains("run input is") && e.message.contains("pgflow.config.max_payload_bytes"),
         "{}",
         e.message
     );
@@ -279,22 +279,15 @@ async fn oversized_and_deeply_nested_json_get_clear_errors() {
 
     // An oversized task output is a failed attempt with a message, not a stuck task.
     exec(pool, "update pgflow.flows set opt_max_attempts = 1").await;
-    let mut conn = pool.acquire().await.unwrap();
-    sqlx::query("set pgflow.max_payload_bytes = 1000")
-        .execute(&mut *conn)
-        .await
-        .unwrap();
-    let run: uuid::Uuid = sqlx::query_scalar("select run_id from pgflow.start_flow('j', '{}')")
-        .fetch_one(&mut *conn)
-        .await
-        .unwrap();
+    exec(pool, "update pgflow.config set max_payload_bytes = 1024").await;
+    let run = start(pool, "j", json!({})).await;
     let w = worker(pool, "j").await;
     read_and_start(pool, "j", w, 1).await;
     let status: String =
         sqlx::query_scalar("select status from pgflow.complete_task($1, 'a', 0, $2)")
             .bind(run)
             .bind(json!("x".repeat(5000)))
-            .fetch_one(&mut *conn)
+            .fetch_one(pool)
             .await
             .unwrap();
     assert_eq!(status, "failed");

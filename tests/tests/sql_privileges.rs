@@ -37,6 +37,27 @@ async fn denied(pool: &PgPool, sql: &str) {
     );
 }
 
+/// The functions a worker calls write tables the worker role cannot write, so they must run
+/// as their owner. `create or replace function` resets SECURITY DEFINER unless the new
+/// definition repeats it, so a later migration could silently drop it: this catches that.
+#[tokio::test]
+async fn the_worker_functions_run_as_their_owner() {
+    let db = TestDb::new().await;
+    let invoker: Vec<String> = sqlx::query_scalar(
+        "select p.proname::text from pg_proc p
+          where p.pronamespace = 'pgflow'::regnamespace and not p.prosecdef
+            and p.proname = any(array['start_tasks', 'claim_tasks', 'complete_task',
+                'complete_tasks', 'fail_task', 'mark_worker_stopped', 'requeue_stalled_tasks',
+                'read_with_poll', 'record_task_usage', 'task_attempt',
+                '_ensure_flow_compiled_limited'])
+          order by 1",
+    )
+    .fetch_all(db.pool())
+    .await
+    .unwrap();
+    assert!(invoker.is_empty(), "not SECURITY DEFINER: {invoker:?}");
+}
+
 #[tokio::test]
 async fn worker_role_claims_and_reports_tasks_but_cannot_touch_runs() {
     let db = TestDb::new().await;

@@ -189,14 +189,7 @@ async fn in_one_batch_the_stale_report_listed_first_wins() {
 async fn an_oversized_first_report_in_a_batch_is_a_failed_attempt_even_if_a_valid_one_follows() {
     let db = setup("select pgflow.add_step('stale', 'm', step_type => 'map')").await;
     let pool = db.pool();
-    exec(
-        pool,
-        &format!(
-            "alter database \"{}\" set pgflow.max_payload_bytes = 1000",
-            db.name()
-        ),
-    )
-    .await;
+    exec(pool, "update pgflow.config set max_payload_bytes = 1024").await;
     let pool = &sqlx::PgPool::connect(db.url()).await.unwrap();
     let run = start(pool, "stale", json!([1])).await;
     let w = worker(pool, "stale").await;

@@ -176,13 +176,10 @@ async fn retry_after_postpones_the_next_attempt() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_killed_workers_attempt_is_not_counted_as_the_completing_one() {
     let db = TestDb::new().await;
-    sqlx::query(&format!(
-        "alter database \"{}\" set pgflow.dead_worker_after = '1 second'",
-        db.name()
-    ))
-    .execute(db.pool())
-    .await
-    .unwrap();
+    sqlx::query("update pgflow.config set dead_worker_after = '1 second'")
+        .execute(db.pool())
+        .await
+        .unwrap();
     let pool = PgPoolOptions::new()
         .max_connections(8)
         .connect(db.url())

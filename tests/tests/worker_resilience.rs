@@ -16,13 +16,10 @@ use worker_support::{count, wait_terminal, wait_until, WorkerProc};
 /// Makes the sweeper treat a worker as dead after 2 s without heartbeats
 /// (default 15 s), so crash recovery is quick in tests.
 async fn fast_dead_worker_detection(db: &TestDb) {
-    sqlx::query(&format!(
-        "alter database \"{}\" set pgflow.dead_worker_after = '2 seconds'",
-        db.name()
-    ))
-    .execute(db.pool())
-    .await
-    .unwrap();
+    sqlx::query("update pgflow.config set dead_worker_after = '2 seconds'")
+        .execute(db.pool())
+        .await
+        .unwrap();
 }
 
 async fn started_by(pool: &sqlx::PgPool, worker_id: Uuid) -> i64 {

@@ -159,7 +159,7 @@ async fn hostile_cli_input_fails_clearly_and_changes_nothing() {
         assert_clear_failure(
             &format!("run start {flow} with a 50 MB input"),
             &out,
-            "over the 16777216-byte limit (setting pgflow.max_payload_bytes)",
+            "over the 16777216-byte limit (pgflow.config.max_payload_bytes)",
         );
     }
 

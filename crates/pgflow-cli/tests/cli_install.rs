@@ -102,3 +102,59 @@ async fn install_can_create_the_worker_and_reader_roles() {
     .unwrap();
     assert!(can_start);
 }
+
+#[test]
+fn a_password_in_the_query_string_is_masked_too() {
+    let out = pgflow(
+        &[
+            "install",
+            "--database-url",
+            "postgres://u@127.0.0.1:1/db?password=sekret&sslmode=disable",
+        ],
+        None,
+    );
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("password=***"), "{err}");
+    assert!(!err.contains("sekret"), "{err}");
+}
+
+#[tokio::test]
+async fn install_realtime_turns_on_only_for_an_existing_trusted_realtime_send() {
+    let db = TestDb::empty().await;
+    // No realtime.send at all.
+    let out = pgflow(&["install", "--realtime", "--database-url", db.url()], None);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("cannot enable realtime: no function realtime.send"),
+        "{err}"
+    );
+
+    // A trusted one (made by the superuser) is accepted, and can be turned off again.
+    sqlx::raw_sql(
+        "create schema realtime;
+         create function realtime.send(jsonb, text, text, boolean) returns void language sql as ''",
+    )
+    .execute(db.pool())
+    .await
+    .unwrap();
+    let out = pgflow(&["install", "--realtime", "--database-url", db.url()], None);
+    assert!(out.status.success(), "{out:?}");
+    assert!(stdout(&out).contains("events are also broadcast through realtime.send"));
+    let on: bool = sqlx::query_scalar("select realtime_send from pgflow.config")
+        .fetch_one(db.pool())
+        .await
+        .unwrap();
+    assert!(on);
+    let out = pgflow(
+        &["install", "--no-realtime", "--database-url", db.url()],
+        None,
+    );
+    assert!(out.status.success(), "{out:?}");
+    let on: bool = sqlx::query_scalar("select realtime_send from pgflow.config")
+        .fetch_one(db.pool())
+        .await
+        .unwrap();
+    assert!(!on);
+}

@@ -56,15 +56,33 @@ pub enum DbError {
     /// A query sent over sqlx failed.
     #[error("database error: {0}")]
     Sqlx(#[from] sqlx::Error),
+    /// Another session held a lock for longer than we wait.
+    #[error(
+        "could not take {what} within {waited:?}: held by {holder}; wait for it to finish, \
+         or end it with pg_terminate_backend(pid) if it should not hold the lock"
+    )]
+    LockTimeout {
+        /// The lock.
+        what: String,
+        /// How long we waited.
+        waited: std::time::Duration,
+        /// The session holding it (`backend <pid> (role ..., application ...)`).
+        holder: String,
+    },
 }
 
 /// Returns `url` with its password, if any, replaced by `***`, so that it can
-/// go into error messages and logs.
+/// go into error messages and logs. Both places libpq accepts a password are
+/// masked: `user:password@` and the `password=` query parameter.
 ///
 /// ```
 /// assert_eq!(
 ///     pgflow_db::error::redact_url("postgres://me:secret@db:5432/app"),
 ///     "postgres://me:***@db:5432/app"
+/// );
+/// assert_eq!(
+///     pgflow_db::error::redact_url("postgres://me@db/app?password=secret&sslmode=require"),
+///     "postgres://me@db/app?password=***&sslmode=require"
 /// );
 /// ```
 pub fn redact_url(url: &str) -> String {
@@ -73,6 +91,27 @@ pub fn redact_url(url: &str) -> String {
             if parsed.password().is_some() {
                 // Only fails for URLs that cannot have credentials at all.
                 let _ = parsed.set_password(Some("***"));
+            }
+            let has_secret_param = parsed
+                .query_pairs()
+                .any(|(key, _)| key.eq_ignore_ascii_case("password"));
+            if has_secret_param {
+                let pairs: Vec<(String, String)> = parsed
+                    .query_pairs()
+                    .map(|(key, value)| {
+                        let value = if key.eq_ignore_ascii_case("password") {
+                            "***".to_string()
+                        } else {
+                            value.into_owned()
+                        };
+                        (key.into_owned(), value)
+                    })
+                    .collect();
+                let mut query = url::form_urlencoded::Serializer::new(String::new());
+                for (key, value) in &pairs {
+                    query.append_pair(key, value);
+                }
+                parsed.set_query(Some(&query.finish()));
             }
             parsed.to_string()
         }

@@ -10,6 +10,7 @@
 //! ```
 
 use std::fmt;
+use std::time::{Duration, Instant};
 
 use serde::Serialize;
 use sqlx::postgres::PgPoolOptions;
@@ -28,6 +29,11 @@ pub const MIN_PGMQ_VERSION: (u32, u32, u32) = (1, 5, 0);
 /// installers (e.g. several workers booting at once) run one after the other
 /// and the second one finds nothing to do. ASCII "pgflow" plus a tag.
 const INSTALL_LOCK_KEY: i64 = 0x7067_666c_6f77_0001;
+
+/// How long [`install`] waits for the install lock. Any role that can connect
+/// can take an advisory lock, so waiting forever would let it block every
+/// install (and every worker that installs at startup).
+pub const INSTALL_LOCK_WAIT: Duration = Duration::from_secs(120);
 
 /// Functions of pgmq that pgflow calls; checked when a `pgmq` schema exists
 /// without any version bookkeeping.
@@ -135,27 +141,78 @@ impl fmt::Display for InstallReport {
 /// installed as plain SQL from the scripts embedded in the `pgmq` crate (no
 /// extension needed on the server). Either way it must be >= 1.5.
 pub async fn install(database_url: &str) -> Result<InstallReport, DbError> {
-    install_with(database_url, migrations::runner()).await
+    install_with(database_url, migrations::runner(), INSTALL_LOCK_WAIT).await
 }
 
 /// Like [`install`], but applies migrations only up to and including
 /// `version` (the `n` of `V<n>`): the state of a database installed by an
 /// older release, e.g. to test that upgrading from it works.
 pub async fn install_through(database_url: &str, version: i32) -> Result<InstallReport, DbError> {
-    install_with(database_url, migrations::runner_through(version)).await
+    install_with(
+        database_url,
+        migrations::runner_through(version),
+        INSTALL_LOCK_WAIT,
+    )
+    .await
 }
 
-async fn install_with(database_url: &str, runner: Runner) -> Result<InstallReport, DbError> {
+/// [`install`], waiting at most `lock_wait` for another session's install
+/// lock: then it fails with [`DbError::LockTimeout`], naming that session.
+pub async fn install_waiting(
+    database_url: &str,
+    lock_wait: Duration,
+) -> Result<InstallReport, DbError> {
+    install_with(database_url, migrations::runner(), lock_wait).await
+}
+
+async fn install_with(
+    database_url: &str,
+    runner: Runner,
+    lock_wait: Duration,
+) -> Result<InstallReport, DbError> {
     let shown_url = redact_url(database_url);
     let client = connect(database_url).await?;
 
     tracing::debug!(url = %shown_url, "waiting for the install lock");
-    client
-        .execute("SELECT pg_advisory_lock($1)", &[&INSTALL_LOCK_KEY])
-        .await?;
+    lock_install(&client, lock_wait).await?;
     // On error the client is dropped, which ends the session and so releases
     // the lock too.
     install_locked(client, database_url, runner).await
+}
+
+/// Takes the session-level install lock, polling until `wait` has passed.
+async fn lock_install(client: &Client, wait: Duration) -> Result<(), DbError> {
+    let deadline = Instant::now() + wait;
+    loop {
+        let locked: bool = client
+            .query_one("SELECT pg_try_advisory_lock($1)", &[&INSTALL_LOCK_KEY])
+            .await?
+            .get(0);
+        if locked {
+            return Ok(());
+        }
+        if Instant::now() >= deadline {
+            let holder = client
+                .query_opt(
+                    include_str!("../queries/install_lock_holder.sql"),
+                    &[&INSTALL_LOCK_KEY],
+                )
+                .await?
+                .map(|row| {
+                    let pid: i32 = row.get(0);
+                    let role: String = row.get(1);
+                    let application: String = row.get(2);
+                    format!("backend {pid} (role {role}, application {application:?})")
+                })
+                .unwrap_or_else(|| "another session".to_string());
+            return Err(DbError::LockTimeout {
+                what: "the pgflow install lock".to_string(),
+                waited: wait,
+                holder,
+            });
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }
 
 /// Connects with tokio-postgres (TLS as the URL's `sslmode` and

@@ -155,6 +155,10 @@ pub struct TempCluster {
     socket_dir: PathBuf,
     log_file: PathBuf,
     port: u16,
+    /// The superuser's password. TCP connections need it (scram-sha-256), so
+    /// other local users cannot walk into the cluster, which may outlive the
+    /// process (`pgflow demo --keep`); the socket directory is private.
+    password: Password,
     as_service_account: bool,
     start_timeout: Duration,
     dir: Option<TempDir>,
@@ -190,6 +194,7 @@ impl TempCluster {
             socket_dir,
             log_file,
             port: 0,
+            password: Password(random_password()?),
             as_service_account,
             start_timeout: options.start_timeout,
             dir: Some(dir),
@@ -214,9 +219,13 @@ impl TempCluster {
         Err(last_err.expect("PORT_ATTEMPTS > 0"))
     }
 
-    /// Connection URL for `dbname` as the superuser, over TCP.
+    /// Connection URL for `dbname` as the superuser, over TCP, with the
+    /// cluster's random password.
     pub fn url(&self, dbname: &str) -> String {
-        format!("postgres://{SUPERUSER}@127.0.0.1:{}/{dbname}", self.port)
+        format!(
+            "postgres://{SUPERUSER}:{}@127.0.0.1:{}/{dbname}",
+            self.password.0, self.port
+        )
     }
 
     /// Connection URL of the `postgres` maintenance database.
@@ -307,12 +316,26 @@ while kill -0 "$pid" 2>/dev/null; do sleep 0.5; done
     }
 
     fn initdb(&self) -> Result<(), PgTempError> {
-        let mut args: Vec<OsString> = vec!["-D".into(), self.data_dir.clone().into_os_string()];
+        // The password reaches initdb through a file, never its command line.
+        let pwfile = self.dir_path().join("pwfile");
+        fs::write(&pwfile, &self.password.0)
+            .map_err(PgTempError::io("writing the password file"))?;
+        if self.as_service_account {
+            hand_to_service_account(&pwfile)?;
+        }
+        let mut args: Vec<OsString> = vec![
+            "-D".into(),
+            self.data_dir.clone().into_os_string(),
+            "--pwfile".into(),
+            pwfile.clone().into_os_string(),
+        ];
         for arg in [
             "-U",
             SUPERUSER,
-            "-A",
-            "trust",
+            // Local (socket) connections stay password-free for the cluster's
+            // owner; the socket directory is private to it.
+            "--auth-local=trust",
+            "--auth-host=scram-sha-256",
             "-E",
             "UTF8",
             // The C locale exists everywhere, unlike the caller's LANG.
@@ -322,7 +345,9 @@ while kill -0 "$pid" 2>/dev/null; do sleep 0.5; done
         ] {
             args.push(arg.into());
         }
-        self.run("initdb", &args).map(drop)
+        let result = self.run("initdb", &args).map(drop);
+        let _ = fs::remove_file(&pwfile);
+        result
     }
 
     fn write_data_files(&self, options: &TempClusterOptions) -> Result<(), PgTempError> {
@@ -593,6 +618,28 @@ fn hand_to_service_account(path: &Path) -> Result<(), PgTempError> {
             source,
         },
     )
+}
+
+/// The superuser's password; `Debug` shows `***`, so debug logs of a
+/// [`TempCluster`] do not leak it.
+struct Password(String);
+
+impl std::fmt::Debug for Password {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("***")
+    }
+}
+
+/// 32 hex digits from the kernel's random source.
+fn random_password() -> Result<String, PgTempError> {
+    use std::io::Read as _;
+    let mut bytes = [0u8; 16];
+    fs::File::open("/dev/urandom")
+        .and_then(|mut f| f.read_exact(&mut bytes))
+        .map_err(PgTempError::io(
+            "reading /dev/urandom for the cluster password",
+        ))?;
+    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
 }
 
 /// Asks the kernel for a free port. Another process may take it before the

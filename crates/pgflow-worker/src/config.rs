@@ -36,7 +36,7 @@ pub struct WorkerConfig {
     /// Wake up on `pg_notify('pgflow_tasks', <flow slug>)` (sent whenever
     /// tasks are queued) instead of long-polling. Default `true`. Costs one
     /// extra connection per worker process (not taken from the pool). With
-    /// `false` the worker long-polls with `pgmq.read_with_poll`.
+    /// `false` the worker long-polls with `pgflow.read_with_poll`.
     pub listen: bool,
     /// With `listen`: where the listener connects instead of the pool's
     /// options. A pool that goes through a pooler in transaction mode

@@ -58,7 +58,7 @@ pub struct Case {
     /// connection, concurrently.
     #[serde(default)]
     pub concurrent: bool,
-    /// Some reports carry an output over `pgflow.max_payload_bytes` (a failed attempt).
+    /// Some reports carry an output over `pgflow.config.max_payload_bytes` (a failed attempt).
     #[serde(default)]
     pub oversized: bool,
 }

@@ -73,14 +73,12 @@ pub struct Mix {
 }
 
 /// Makes the sweeper treat a worker as dead after 2 s without heartbeats
-/// (default 15 s), for new sessions of the database.
-pub async fn fast_dead_worker_detection(pool: &PgPool, dbname: &str) {
-    sqlx::query(&format!(
-        "alter database \"{dbname}\" set pgflow.dead_worker_after = '2 seconds'"
-    ))
-    .execute(pool)
-    .await
-    .unwrap();
+/// (default 15 s).
+pub async fn fast_dead_worker_detection(pool: &PgPool) {
+    sqlx::query("update pgflow.config set dead_worker_after = '2 seconds'")
+        .execute(pool)
+        .await
+        .unwrap();
 }
 
 /// Starts the mix's runs (the flows must exist: start a worker first).

@@ -21,6 +21,14 @@ pub struct Args {
     /// Name of the read-only role created by --create-roles.
     #[arg(long, default_value = "pgflow_reader", requires = "create_roles")]
     reader_role: String,
+    /// Also broadcast every event through Supabase's `realtime.send`, as upstream pgflow
+    /// does. Refused unless `realtime.send` and its schema belong to a superuser or the
+    /// owner of schema `pgflow`: pgflow calls it with its owner's privileges.
+    #[arg(long, conflicts_with = "no_realtime")]
+    realtime: bool,
+    /// Stop broadcasting events through `realtime.send` (NOTIFY is unaffected).
+    #[arg(long)]
+    no_realtime: bool,
 }
 
 /// Installs or upgrades, then prints what was done.
@@ -30,6 +38,17 @@ pub async fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
     // postgres:// URL) instead of the installer driver's raw text.
     crate::context::connect(ctx.url()?, 1).await?.close().await;
     let report = pgflow_db::install::install(ctx.url()?).await?;
+    let realtime = match (args.realtime, args.no_realtime) {
+        (true, _) => Some(true),
+        (_, true) => Some(false),
+        _ => None,
+    };
+    if let Some(enabled) = realtime {
+        let pool = ctx.pool().await?;
+        pgflow_db::api::set_realtime_send(&pool, enabled)
+            .await
+            .context("setting the realtime broadcast")?;
+    }
     let roles = if args.create_roles {
         let pool = ctx.pool().await?;
         pgflow_db::api::setup_roles(&pool, &args.worker_role, &args.reader_role)
@@ -44,12 +63,20 @@ pub async fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
         if let Some([worker, reader]) = &roles {
             value["roles"] = serde_json::json!({"worker": worker, "reader": reader});
         }
+        if let Some(enabled) = realtime {
+            value["realtime_send"] = serde_json::json!(enabled);
+        }
         print_json(&value)?;
     } else {
         println!("{report}");
         if let Some([worker, reader]) = &roles {
             println!("roles ready: {worker} (workers), {reader} (read-only); grant them to login roles, e.g.");
             println!("  CREATE ROLE app_worker LOGIN PASSWORD '...' IN ROLE {worker};");
+        }
+        match realtime {
+            Some(true) => println!("events are also broadcast through realtime.send"),
+            Some(false) => println!("events are no longer broadcast through realtime.send"),
+            None => {}
         }
     }
     Ok(ExitCode::SUCCESS)

@@ -42,3 +42,14 @@ pub async fn setup_roles<'e>(
     call!(query "setup_roles.sql", "pgflow.setup_roles", execute(ex), worker_role, reader_role)?;
     Ok(())
 }
+
+/// `pgflow.set_realtime_send`: turns the broadcast of events through Supabase's
+/// `realtime.send` on or off. Turning it on fails, changing nothing, unless
+/// `realtime.send` exists and it and its schema belong to a superuser or the
+/// owner of schema `pgflow` (pgflow calls it with its owner's privileges).
+pub async fn set_realtime_send<'e>(
+    ex: impl PgExecutor<'e>,
+    enabled: bool,
+) -> Result<bool, ApiError> {
+    call!(scalar "set_realtime_send.sql", "pgflow.set_realtime_send", fetch_one(ex), enabled)
+}

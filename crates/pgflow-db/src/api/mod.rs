@@ -6,7 +6,7 @@
 //! - [`runs`]: start, read, cancel and retry runs;
 //! - [`tasks`]: claim tasks and report their outcomes;
 //! - [`workers`]: worker rows and heartbeats;
-//! - [`maintenance`]: the stalled-task sweep and role setup.
+//! - [`maintenance`]: the stalled-task sweep, role setup and the realtime switch.
 //!
 //! Everything is re-exported here, so `api::start_flow` works whatever
 //! module it lives in.
@@ -66,7 +66,9 @@ pub use handlers::{
     delay_message, flows_with_handlers, get_flow_shape, record_task_usage, set_step_handler,
     step_handlers, step_usage, task_attempt, FlowWithHandlers, StepUsage, UsageRecord,
 };
-pub use maintenance::{requeue_stalled_tasks, setup_roles, sweep_requeue_stalled};
+pub use maintenance::{
+    requeue_stalled_tasks, set_realtime_send, setup_roles, sweep_requeue_stalled,
+};
 pub use runs::{
     cancel_run, failed_steps, get_run, get_run_with_states, retry_run, run_input, start_flow,
     RunRow, RunState, RunWithStates, StepState,

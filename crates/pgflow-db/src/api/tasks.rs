@@ -183,7 +183,8 @@ pub async fn fail_task<'e>(
     )
 }
 
-/// `pgmq.read_with_poll`: reads up to `qty` messages from `queue_name`,
+/// `pgflow.read_with_poll` (pgmq.read_with_poll for a flow's queue, callable
+/// by the worker role): reads up to `qty` messages from `queue_name`,
 /// hiding them for `vt` seconds, waiting up to `max_poll_seconds` for the
 /// first one.
 pub async fn read_with_poll<'e>(
@@ -196,7 +197,7 @@ pub async fn read_with_poll<'e>(
 ) -> Result<Vec<QueueMessage>, ApiError> {
     call!(
         rows "read_with_poll.sql",
-        "pgmq.read_with_poll",
+        "pgflow.read_with_poll",
         fetch_all(ex),
         queue_name,
         vt,
