@@ -4,3 +4,9 @@
 -- the flow definition.
 alter function pgflow.record_task_usage(uuid, text, integer, uuid, text, bigint, bigint, bigint) security definer;
 alter function pgflow.task_attempt(uuid, text, integer) security definer;
+-- Nothing here is PUBLIC's: a schema's default privileges cannot take back the EXECUTE that
+-- PostgreSQL grants PUBLIC on every new function, so each function says so itself.
+revoke execute on function pgflow.record_task_usage(uuid, text, integer, uuid, text, bigint, bigint, bigint) from public;
+revoke execute on function pgflow.task_attempt(uuid, text, integer) from public;
+revoke execute on function pgflow.set_step_handler(text, text, jsonb) from public;
+revoke execute on function pgflow._model_cost(text, bigint, bigint) from public;

@@ -227,11 +227,11 @@ async fn hostile_cli_input_fails_clearly_and_changes_nothing() {
         ),
         (
             json!({"slug": "bad_dep", "steps": [{"slug": "a", "dependsOn": ["nope"]}]}),
-            "depends on unknown step \"nope\"",
+            "depends on \"nope\", which is not a step of this flow",
         ),
         (
             json!({"slug": "cycle", "steps": [{"slug": "a", "dependsOn": ["b"]}, {"slug": "b", "dependsOn": ["a"]}]}),
-            "depends on unknown step \"b\"",
+            "in a cycle: a → b → a",
         ),
         (
             json!({"slug": "dup", "steps": [{"slug": "a"}, {"slug": "a"}]}),
@@ -239,7 +239,7 @@ async fn hostile_cli_input_fails_clearly_and_changes_nothing() {
         ),
         (
             json!({"slug": null, "steps": []}),
-            "invalid type: null, expected a string",
+            "`slug` must be a string",
         ),
         (json!([]), "expected an object with `slug` and `steps`"),
         (json!("flow"), "expected an object with `slug` and `steps`"),

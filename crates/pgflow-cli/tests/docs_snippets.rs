@@ -150,7 +150,11 @@ fn every_pgflow_command_line_in_the_docs_parses() {
         if lang != "sh" {
             continue;
         }
-        for line in text.replace("\\\n", " ").lines() {
+        // `<run_id>` stands for a run id, as in the SQL snippets.
+        let text = text
+            .replace("\\\n", " ")
+            .replace("<run_id>", &uuid::Uuid::nil().to_string());
+        for line in text.lines() {
             let words = shell_words(line);
             // Leading VAR=value assignments, then the command.
             let words: Vec<String> = words

@@ -147,7 +147,16 @@ fn empty_map_chain(flow: &str, n: usize) -> String {
 async fn a_chain_of_49_empty_maps_completes_in_one_call_and_50_hit_the_wave_limit() {
     let (db, _) = with_flow("ok49", &empty_map_chain("ok49", 49)).await;
     let pool = db.pool();
-    exec(pool, &empty_map_chain("deep50", 50)).await;
+    // add_step refuses a 50th link now; a flow defined before that check (kept
+    // through an upgrade) can still have one, and the cascade must stop there too.
+    exec(pool, &empty_map_chain("deep50", 49)).await;
+    exec(
+        pool,
+        "insert into pgflow.steps (flow_slug, step_slug, step_type, step_index, deps_count)
+           values ('deep50', 'm49', 'map', 49, 1);
+         insert into pgflow.deps (flow_slug, dep_slug, step_slug) values ('deep50', 'm48', 'm49')",
+    )
+    .await;
 
     // 49 waves, then one that finds nothing: within the 50 iterations.
     let run = start(pool, "ok49", json!([])).await;
