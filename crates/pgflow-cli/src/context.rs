@@ -5,7 +5,7 @@ use std::io::IsTerminal;
 use std::time::Duration;
 
 use pgflow_db::api::ApiError;
-use pgflow_db::error::{redact_url, tls_hint};
+use pgflow_db::error::{error_chain, redact_url, tls_hint};
 use std::str::FromStr;
 
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
@@ -215,20 +215,4 @@ pub fn db_error(err: ApiError) -> anyhow::Error {
         // `From` would print the driver error twice in `{:#}`.
         _ => anyhow::anyhow!("{err}"),
     }
-}
-
-/// `err` and each of its sources, joined with `: ` (rustls' reason is a
-/// source, not part of sqlx's message).
-fn error_chain(err: &(dyn std::error::Error + 'static)) -> String {
-    let mut text = err.to_string();
-    let mut source = err.source();
-    while let Some(cause) = source {
-        let cause_text = cause.to_string();
-        if !text.contains(&cause_text) {
-            text.push_str(": ");
-            text.push_str(&cause_text);
-        }
-        source = cause.source();
-    }
-    text
 }

@@ -122,7 +122,7 @@ pub fn redact_url(url: &str) -> String {
 
 /// `err` and its sources, `: `-separated. tokio-postgres says only "error
 /// performing TLS handshake" and keeps rustls's reason in the source.
-fn error_chain(err: &(dyn std::error::Error + 'static)) -> String {
+pub fn error_chain(err: &(dyn std::error::Error + 'static)) -> String {
     let mut text = err.to_string();
     let mut source = err.source();
     while let Some(s) = source {
