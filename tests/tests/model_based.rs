@@ -18,8 +18,8 @@
 //! `PGFLOW_MODEL_SEED` replays a seed, `PGFLOW_MODEL_CASES` sets the number of random-seed
 //! cases (default 900; `PGFLOW_MODEL_CASES=10000` is the long mode, see docs/testing.md).
 
-mod common;
-mod model_support;
+use crate::common;
+use crate::model_support;
 
 use std::collections::BTreeMap;
 use std::panic::AssertUnwindSafe;

@@ -4,8 +4,8 @@
 //! was recorded exactly once, the counters agree with the tasks and no live
 //! queue message is left (see `reliability_support::check_mix`).
 
-mod reliability_support;
-mod worker_support;
+use crate::reliability_support;
+use crate::worker_support;
 
 use std::time::{Duration, Instant};
 

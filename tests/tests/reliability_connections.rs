@@ -4,8 +4,7 @@
 //! arrives), and another session idle in a transaction all along. Every run
 //! completes, nothing is recorded twice (`reliability_support::check_mix`).
 
-mod reliability_support;
-mod worker_support;
+use crate::reliability_support;
 
 use std::time::{Duration, Instant};
 

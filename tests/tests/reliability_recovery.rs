@@ -3,8 +3,8 @@
 //! reports do once it wakes up, and how long tasks stay stranded when the
 //! reply to a claim (`claim_tasks`) is lost.
 
-mod reliability_support;
-mod worker_support;
+use crate::reliability_support;
+use crate::worker_support;
 
 use std::time::{Duration, Instant};
 

@@ -1,7 +1,7 @@
 //! Conditions (required/forbidden input patterns, when_unmet) and exhaustion modes
 //! (when_exhausted): what is skipped, what dependents see, and how the run ends.
 
-mod common;
+use crate::common;
 
 use common::*;
 use pgflow_tests::TestDb;

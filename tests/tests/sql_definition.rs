@@ -1,7 +1,7 @@
 //! Flow definition through SQL: `is_valid_slug`, `create_flow`, `add_step`, and every error
 //! a user can cause there. A refused call must leave no rows behind.
 
-mod common;
+use crate::common;
 
 use common::*;
 use pgflow_tests::TestDb;

@@ -1,7 +1,7 @@
 //! Events: every run and step transition is published on `pgflow_events` inside the
 //! transaction that makes it, in causal order, and never for a change that rolled back.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

@@ -2,7 +2,7 @@
 //! with worker liveness, cancel_run, retry_run, prune_data_older_than, and the inspection
 //! views run_progress and active_tasks.
 
-mod common;
+use crate::common;
 
 use common::*;
 use pgflow_tests::TestDb;

@@ -1,7 +1,7 @@
 //! pgflow.apply_flow_options: a registered flow's options (flow and steps)
 //! follow a shape, and nothing else does.
 
-mod common;
+use crate::common;
 
 use common::*;
 use pgflow_tests::TestDb;

@@ -2,7 +2,7 @@
 //! negative options. Each call gets a clear error (or a harmless answer) and the database is
 //! left exactly as it was.
 
-mod common;
+use crate::common;
 
 use common::*;
 use pgflow_tests::TestDb;

@@ -2,7 +2,7 @@
 //! report tasks, and a read-only role for inspection. Tests log in as each and show what
 //! they can and cannot do.
 
-mod common;
+use crate::common;
 
 use common::*;
 use pgflow_tests::TestDb;

@@ -2,7 +2,7 @@
 //! a fan-in arrive at the same time, each twice. Counters must never go negative, every task
 //! must complete exactly once, the fan-in step must start once and the run complete once.
 
-mod common;
+use crate::common;
 
 use std::collections::HashMap;
 

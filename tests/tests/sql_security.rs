@@ -2,7 +2,7 @@
 //! after its database, so tests never share one) on a fresh install with `setup_roles()`,
 //! performs the attack as that role, and checks the database is as it was.
 
-mod common;
+use crate::common;
 
 use common::*;
 use pgflow_tests::TestDb;

@@ -1,7 +1,7 @@
 //! Flow shapes and compilation: _get_flow_shape, _compare_flow_shapes,
 //! _create_flow_from_shape, ensure_flow_compiled, delete_flow_and_data.
 
-mod common;
+use crate::common;
 
 use common::*;
 use pgflow_tests::TestDb;

@@ -8,7 +8,7 @@
 //! it; nothing is recorded for a task that is not started (requeued, completed, cancelled) or
 //! for a run that is no longer started.
 
-mod common;
+use crate::common;
 
 use std::time::{Duration, Instant};
 

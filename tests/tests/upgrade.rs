@@ -5,7 +5,7 @@
 //! views, privileges), the finished run is untouched, and the in-flight run
 //! completes through the upgraded functions.
 
-mod common;
+use crate::common;
 
 use common::*;
 use pgflow_db::install::{install, install_through};

@@ -2,7 +2,7 @@
 //! usage recorded per attempt, with the attempt number, and never counted
 //! twice when a worker dies mid-task.
 
-mod worker_support;
+use crate::worker_support;
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};

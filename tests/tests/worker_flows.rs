@@ -1,6 +1,6 @@
 //! Worker end to end: real `test_worker` processes run flows to completion.
 
-mod worker_support;
+use crate::worker_support;
 
 use std::collections::HashMap;
 use std::time::Duration;

@@ -1,7 +1,7 @@
 //! Worker end to end under failure: killed workers, graceful shutdown, and a
 //! database that goes away mid-run.
 
-mod worker_support;
+use crate::worker_support;
 
 use std::time::Duration;
 

@@ -2,7 +2,7 @@
 //! this binary re-executed (`pgflow bench worker`), which only the real binary can show.
 //! Asserts the report's shape and counts, never speed.
 
-mod common;
+use crate::common;
 
 use common::*;
 use pgflow_tests::TestDb;

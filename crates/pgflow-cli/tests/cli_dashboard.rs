@@ -2,7 +2,7 @@
 //! token, serves a database on a loopback address, stops on SIGTERM.
 #![cfg(feature = "dashboard")]
 
-mod common;
+use crate::common;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;

@@ -1,6 +1,6 @@
 //! `pgflow demo` end to end, with and without a database given.
 
-mod common;
+use crate::common;
 
 use std::process::Stdio;
 use std::time::{Duration, Instant};

@@ -3,7 +3,7 @@
 //! in shape differences, the real slug limit, runs nobody serves, Ctrl-C on
 //! `run watch`, and connection errors that say what kind they are.
 
-mod common;
+use crate::common;
 
 use std::io::{BufRead, BufReader};
 use std::process::Stdio;

@@ -1,6 +1,6 @@
 //! `pgflow flow add|list|show|delete` against a real database.
 
-mod common;
+use crate::common;
 
 use common::*;
 use pgflow_tests::TestDb;

@@ -2,7 +2,7 @@
 //! stores them, `pgflow flow show` shows them, and `pgflow.set_step_handler`
 //! does the same for psql users.
 
-mod common;
+use crate::common;
 
 use common::*;
 use pgflow_tests::TestDb;

@@ -4,7 +4,7 @@
 //! fail with a clear, bounded error message (no panic, no echo of the whole
 //! input) and leave the database exactly as it was.
 
-mod common;
+use crate::common;
 
 use std::process::Output;
 

@@ -5,7 +5,7 @@
 //! its first call with a 500 so the retry path runs too; the usage the run
 //! records must equal, exactly, what the endpoint reported.
 
-mod common;
+use crate::common;
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};

@@ -1,6 +1,6 @@
 //! `pgflow workers`, `pgflow queues` and `pgflow prune`.
 
-mod common;
+use crate::common;
 
 use common::*;
 use pgflow_db::api;

@@ -1,7 +1,7 @@
 //! `pgflow run ...` against a real database; the run is driven from the
 //! test through the SQL API (as a worker would), so `run watch` sees it end.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

@@ -6,7 +6,7 @@
 //! A block that is an excerpt, not meant to be run, is fenced as another
 //! language (e.g. ```` ```plpgsql ````).
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 

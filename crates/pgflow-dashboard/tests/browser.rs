@@ -7,7 +7,7 @@
 //! them with `scripts/ensure-deps` as root, or
 //! `apt-get install chromium chromium-driver`.
 
-mod support;
+use crate::support;
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;

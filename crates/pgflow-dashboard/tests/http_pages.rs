@@ -2,7 +2,7 @@
 //! runs in every state (started, completed, failed, cancelled; a skipped
 //! step; a map).
 
-mod support;
+use crate::support;
 
 use serde_json::Value;
 use support::Fixture;

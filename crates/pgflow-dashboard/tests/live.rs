@@ -1,7 +1,7 @@
 //! Live updates: one `LISTEN` connection per dashboard process, however many
 //! server-sent-event clients; each client gets the events of its run.
 
-mod support;
+use crate::support;
 
 use std::time::Duration;
 

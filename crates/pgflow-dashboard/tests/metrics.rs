@@ -1,7 +1,7 @@
 //! `/metrics` scraped over HTTP and parsed with a Prometheus text-format
 //! parser; the task counters move by exactly the number of tasks run.
 
-mod support;
+use crate::support;
 
 use prometheus_parse::{Scrape, Value};
 use serde_json::json;

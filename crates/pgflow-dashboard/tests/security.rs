@@ -2,7 +2,7 @@
 //! mode, the auth token, CSRF and origin checks, the Host check, and the
 //! refusal to listen publicly without a token.
 
-mod support;
+use crate::support;
 
 use pgflow_dashboard::{Dashboard, DashboardConfig, StartError};
 use serde_json::Value;

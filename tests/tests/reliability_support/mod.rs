@@ -4,8 +4,7 @@
 //! disturbances (idle transactions, a worker fleet under churn).
 #![allow(dead_code)]
 
-#[path = "../common/audit.rs"]
-pub mod audit;
+pub use crate::common::audit;
 pub mod proxy;
 
 pub use audit::install_completion_audit;

@@ -3,8 +3,8 @@
 
 use serde_json::json;
 
+use super::fixtures::{claim, with_flow};
 use crate::common::*;
-use crate::fixtures::{claim, with_flow};
 
 #[tokio::test]
 async fn start_tasks_moves_visibility_to_step_timeout_plus_margin() {

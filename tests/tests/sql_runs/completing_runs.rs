@@ -4,9 +4,9 @@
 use pgflow_tests::TestDb;
 use serde_json::json;
 
+use super::fixtures::diamond;
+use super::fixtures::with_flow;
 use crate::common::*;
-use crate::fixtures::diamond;
-use crate::fixtures::with_flow;
 
 #[tokio::test]
 async fn diamond_run_completes_with_leaf_output_and_fan_in_input() {

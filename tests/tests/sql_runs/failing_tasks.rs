@@ -4,8 +4,8 @@
 use pgflow_tests::TestDb;
 use serde_json::json;
 
+use super::fixtures::with_flow;
 use crate::common::*;
-use crate::fixtures::with_flow;
 
 #[tokio::test]
 async fn failed_attempts_retry_with_exponential_backoff_then_fail_the_run() {

@@ -3,8 +3,8 @@
 
 use serde_json::json;
 
+use super::fixtures::with_flow;
 use crate::common::*;
-use crate::fixtures::with_flow;
 
 #[tokio::test]
 async fn root_map_runs_one_task_per_element_and_aggregates_in_index_order() {

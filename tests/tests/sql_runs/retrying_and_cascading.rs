@@ -4,8 +4,8 @@
 
 use serde_json::json;
 
+use super::fixtures::with_flow;
 use crate::common::*;
-use crate::fixtures::with_flow;
 
 async fn retry(pool: &sqlx::PgPool, run: uuid::Uuid) -> bool {
     sqlx::query_scalar("select pgflow.retry_run($1)")

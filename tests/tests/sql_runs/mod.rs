@@ -3,8 +3,6 @@
 //! One module per behaviour; test names read as sentences under it, e.g.
 //! `map_steps::dependent_map_gets_its_count_from_the_parent_array`.
 
-#[path = "../common/mod.rs"]
-mod common;
 mod fixtures;
 
 mod claiming_tasks;

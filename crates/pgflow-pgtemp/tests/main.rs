@@ -1,0 +1,4 @@
+//! Throwaway-cluster tests, in one test binary.
+
+mod bin_dir;
+mod cluster;
