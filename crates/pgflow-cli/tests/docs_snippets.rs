@@ -50,6 +50,22 @@ fn blocks() -> Vec<(String, String, String)> {
 #[tokio::test]
 async fn every_sql_snippet_runs() {
     let db = TestDb::new().await;
+    // Roles belong to the cluster, not the test's database: drop the login
+    // roles the snippets create, before (a previous run's) and after.
+    let roles: Vec<String> = blocks()
+        .iter()
+        .filter(|(_, lang, _)| lang == "sql")
+        .flat_map(|(_, _, text)| {
+            text.split("create role ")
+                .skip(1)
+                .map(|rest| rest.split_whitespace().next().unwrap().to_string())
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    let drop_roles = format!("drop role if exists {}", roles.join(", "));
+    if !roles.is_empty() {
+        sqlx::query(&drop_roles).execute(db.pool()).await.unwrap();
+    }
     let mut ran = 0;
     for (file, lang, text) in blocks() {
         if lang != "sql" {
@@ -67,6 +83,9 @@ async fn every_sql_snippet_runs() {
         ran += 1;
     }
     assert!(ran >= 2, "the README's SQL snippets were not found");
+    if !roles.is_empty() {
+        sqlx::query(&drop_roles).execute(db.pool()).await.unwrap();
+    }
     // The snippets leave no worker that looks crashed.
     let stale: i64 =
         sqlx::query_scalar("select count(*) from pgflow.workers where stopped_at is null")
@@ -104,43 +123,6 @@ async fn every_flow_file_snippet_registers() {
         added += 1;
     }
     assert!(added >= 2, "the flow file snippets were not found");
-}
-
-/// Splits a shell line into words: whitespace separates, '...' and "..."
-/// quote; stops at a comment.
-fn shell_words(line: &str) -> Vec<String> {
-    let mut words = Vec::new();
-    let mut word = String::new();
-    let mut in_word = false;
-    let mut chars = line.chars();
-    while let Some(c) = chars.next() {
-        match c {
-            '\'' | '"' => {
-                in_word = true;
-                for q in chars.by_ref() {
-                    if q == c {
-                        break;
-                    }
-                    word.push(q);
-                }
-            }
-            '#' if !in_word => break,
-            c if c.is_whitespace() => {
-                if in_word {
-                    words.push(std::mem::take(&mut word));
-                    in_word = false;
-                }
-            }
-            c => {
-                in_word = true;
-                word.push(c);
-            }
-        }
-    }
-    if in_word {
-        words.push(word);
-    }
-    words
 }
 
 #[test]
