@@ -26,13 +26,13 @@ const PARAGRAPHS: [&str; 4] = [
 ];
 
 #[derive(Default)]
-struct Llm {
+pub(crate) struct Llm {
     calls: usize,
     /// (prompt tokens, completion tokens) of every successful reply.
     replies: Vec<(u64, u64)>,
 }
 
-async fn serve(llm: Arc<Mutex<Llm>>) -> SocketAddr {
+pub(crate) async fn serve(llm: Arc<Mutex<Llm>>) -> SocketAddr {
     let article = get(|| async {
         Json(json!({"title": "Why Postgres workflows", "paragraphs": PARAGRAPHS}))
     });

@@ -15,7 +15,7 @@ use common::*;
 use pgflow_tests::TestDb;
 
 /// `(file, language, text)` of every fenced block in README.md and docs/*.md.
-fn blocks() -> Vec<(String, String, String)> {
+pub(crate) fn blocks() -> Vec<(String, String, String)> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
     let mut files = vec![root.join("README.md")];
     let mut docs: Vec<_> = std::fs::read_dir(root.join("docs"))

@@ -15,5 +15,6 @@ mod cli_nocode_pipeline;
 mod cli_ops;
 mod cli_runs;
 mod docker_compose;
+mod docs_shell;
 mod docs_snippets;
 mod psql_walkthrough;
