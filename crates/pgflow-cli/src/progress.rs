@@ -243,6 +243,18 @@ pub async fn watch(
     interval: Duration,
 ) -> anyhow::Result<Snapshot> {
     let mut renderer = renderer;
+    // Woken by `pgflow_events` rather than polling: a run's events name its
+    // id. Where LISTEN is refused, poll every `interval` instead.
+    let mut listener = match pgflow_db::dashboard::listen_events(pool).await {
+        Ok(listener) => Some(listener),
+        Err(e) => {
+            eprintln!(
+                "note: cannot LISTEN on pgflow_events ({e}); polling every {}",
+                humantime::format_duration(interval)
+            );
+            None
+        }
+    };
     loop {
         let snap = fetch(pool, run_id)
             .await?
@@ -256,8 +268,38 @@ pub async fn watch(
             }
             return Ok(snap);
         }
-        tokio::time::sleep(interval).await;
+        match listener.as_mut() {
+            // A pooler in transaction mode accepts LISTEN but delivers
+            // nothing: re-read at least every few seconds regardless.
+            Some(l) => next_event_of(l, run_id, interval.max(SAFETY_REREAD)).await,
+            None => tokio::time::sleep(interval).await,
+        }
     }
+}
+
+/// How often `watch` re-reads a run with no event about it.
+const SAFETY_REREAD: Duration = Duration::from_secs(2);
+
+/// Waits (at most `limit`) for an event about `run_id`, then takes every
+/// event already buffered, so a burst of events costs one re-read.
+async fn next_event_of(listener: &mut sqlx::postgres::PgListener, run_id: Uuid, limit: Duration) {
+    let needle = run_id.to_string();
+    let about_run = async {
+        loop {
+            match listener.recv().await {
+                Ok(event) if event.payload().contains(&needle) => return,
+                Ok(_) => {}
+                // The connection dropped and could not be re-established
+                // yet: the re-read below tells the truth meanwhile.
+                Err(_) => {
+                    tokio::time::sleep(SAFETY_REREAD).await;
+                    return;
+                }
+            }
+        }
+    };
+    let _ = tokio::time::timeout(limit, about_run).await;
+    while listener.next_buffered().is_some() {}
 }
 
 /// The exit code for a finished run: 0 completed, 1 failed, 2 cancelled.

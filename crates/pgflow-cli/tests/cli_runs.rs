@@ -126,6 +126,53 @@ async fn run_watch_exits_zero_when_the_run_completes() {
     assert!(shown["steps"][1]["duration_secs"].as_f64().is_some());
 }
 
+/// `run watch` re-reads a run when `pgflow_events` says it changed: with a
+/// polling interval of an hour, it still follows every step and exits.
+#[tokio::test]
+async fn run_watch_is_woken_by_the_runs_events_not_by_polling() {
+    let db = TestDb::new().await;
+    let _f = add_flow(db.url(), &two_steps("evented", 3));
+    let run_id = start(db.url(), "evented", "{}");
+
+    let mut watch = cmd(
+        &[
+            "run",
+            "watch",
+            &run_id.to_string(),
+            "--interval-ms",
+            "3600000",
+        ],
+        Some(db.url()),
+    )
+    .stdout(std::process::Stdio::piped())
+    .stderr(std::process::Stdio::piped())
+    .spawn()
+    .unwrap();
+    let lines = read_lines(watch.stdout.take().unwrap());
+    // The first read comes after LISTEN, so nothing below can be missed.
+    lines.wait_for("first", "started");
+    let listening: i64 = sqlx::query_scalar(
+        "select count(*) from pg_stat_activity
+          where datname = current_database() and query ilike 'listen%pgflow_events%'",
+    )
+    .fetch_one(db.pool())
+    .await
+    .unwrap();
+    assert_eq!(listening, 1, "run watch holds one LISTEN connection");
+
+    let worker = FakeWorker::register(db.pool(), "evented").await;
+    worker.complete_next(db.pool(), json!({"n": 1})).await;
+    lines.wait_for("first", "completed");
+    worker.complete_next(db.pool(), json!({"n": 2})).await;
+    let out = wait_with_limit(watch, Duration::from_secs(120));
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(
+        lines.all().contains(&format!("run {run_id} completed in")),
+        "{}",
+        lines.all()
+    );
+}
+
 /// Lines of a child's stdout, read as they come (a thread), to wait on.
 struct Lines(std::sync::Arc<std::sync::Mutex<Vec<String>>>);
 

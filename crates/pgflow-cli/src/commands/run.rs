@@ -80,7 +80,10 @@ enum RunCommand {
 /// How `watch` polls.
 #[derive(Debug, Clone, clap::Args)]
 pub struct WatchOpts {
-    /// Milliseconds between polls.
+    /// Milliseconds between re-reads when LISTEN is not available. With
+    /// LISTEN (the usual case) the run is re-read on each of its events on
+    /// `pgflow_events`, and at least every max(this, 2 s) in case events
+    /// are lost (e.g. through a transaction-mode pooler).
     #[arg(long, default_value_t = 500)]
     interval_ms: u64,
 }
