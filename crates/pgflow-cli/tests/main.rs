@@ -14,6 +14,7 @@ mod cli_install;
 mod cli_nocode_pipeline;
 mod cli_ops;
 mod cli_runs;
+mod cli_worker_metrics;
 mod docker_compose;
 mod docs_shell;
 mod docs_snippets;

@@ -69,6 +69,10 @@ pub struct WorkerConfig {
     pub shutdown_grace: Duration,
     /// Upper bound of the backoff after database errors. Default 5 s.
     pub max_backoff: Duration,
+    /// Prometheus metrics this worker updates (tasks by outcome, handler
+    /// durations, claims, tasks in flight); `None` (the default) keeps none.
+    /// See [`WorkerMetrics`](crate::WorkerMetrics).
+    pub metrics: Option<crate::WorkerMetrics>,
 }
 
 impl Default for WorkerConfig {
@@ -88,6 +92,7 @@ impl Default for WorkerConfig {
             sweep_interval: Some(Duration::from_secs(5)),
             shutdown_grace: Duration::from_secs(30),
             max_backoff: Duration::from_secs(5),
+            metrics: None,
         }
     }
 }

@@ -25,6 +25,7 @@ use uuid::Uuid;
 
 use crate::flow::WorkerFlow;
 use crate::handler::{RunInputCache, TaskContext};
+use crate::metrics::{Outcome, WorkerMetrics};
 use crate::timing::{self, WAKE_MARGIN};
 use crate::wakeup::Wakeup;
 
@@ -59,6 +60,8 @@ pub(crate) struct Executor {
     /// The flow's poller wake-ups (with `listen`): a retry scheduled by
     /// `fail_task` sets a timer for when its message becomes visible.
     pub(crate) wakeup: Option<Arc<Wakeup>>,
+    /// Opt-in metrics ([`WorkerConfig::metrics`](crate::WorkerConfig::metrics)).
+    pub(crate) metrics: Option<WorkerMetrics>,
 }
 
 fn panic_message(payload: &(dyn Any + Send)) -> String {
@@ -84,7 +87,15 @@ impl Executor {
             msg_id = task.msg_id,
         );
         async move {
-            let (outcome, retry_after) = match self.execute(&task).await {
+            let started = std::time::Instant::now();
+            if let Some(m) = &self.metrics {
+                m.handler_started(self.flow.flow.slug());
+            }
+            let executed = self.execute(&task).await;
+            if let Some(m) = &self.metrics {
+                m.handler_finished(self.flow.flow.slug(), &task.step_slug, started.elapsed());
+            }
+            let (outcome, retry_after) = match executed {
                 Ok(output) => (Ok(output), None),
                 Err((message, retry_after)) => (Err(message), retry_after),
             };
@@ -161,6 +172,16 @@ impl Executor {
             match api::complete_tasks(&self.pool, &items).await {
                 Ok(_) => {
                     debug!(flow = %self.flow.flow.slug(), tasks = items.len(), "tasks completed");
+                    if let Some(m) = &self.metrics {
+                        for c in batch.iter() {
+                            m.reported(
+                                self.flow.flow.slug(),
+                                &c.task.step_slug,
+                                Outcome::Completed,
+                                1,
+                            );
+                        }
+                    }
                     return;
                 }
                 Err(e) if e.is_transient() => {
@@ -275,6 +296,14 @@ impl Executor {
             };
             match result {
                 Ok(row) => {
+                    if let Some(m) = &self.metrics {
+                        let end = match (&outcome, row.as_ref().map(|r| r.status)) {
+                            (Ok(_), _) => Outcome::Completed,
+                            (Err(_), Some(api::TaskStatus::Queued)) => Outcome::Retried,
+                            (Err(_), _) => Outcome::Failed,
+                        };
+                        m.reported(self.flow.flow.slug(), &task.step_slug, end, 1);
+                    }
                     match &outcome {
                         Ok(_) => debug!("task completed"),
                         Err(message) => {

@@ -30,6 +30,7 @@ mod executor;
 mod flow;
 mod handler;
 mod maintenance;
+mod metrics;
 mod poller;
 mod stored;
 mod timing;
@@ -52,6 +53,7 @@ pub use config::{CompileMode, WorkerConfig};
 pub use flow::{WorkerFlow, WorkerFlowBuilder};
 pub use handler::{BoxFuture, HandlerFailure, TaskContext};
 pub use maintenance::SWEEP_LOCK_KEY;
+pub use metrics::WorkerMetrics;
 pub use pgflow_core::{Flow, FlowError, StepDef, StepType, WhenMode};
 pub use pgflow_handlers::{Resources, Usage};
 pub use stored::LoadFlowError;
@@ -178,6 +180,7 @@ impl Worker {
                 max_backoff: self.config.max_backoff,
                 completions,
                 wakeup: wakeup.clone(),
+                metrics: self.config.metrics.clone(),
             });
             let stop_polling = stop.child_token();
             let drained = CancellationToken::new();

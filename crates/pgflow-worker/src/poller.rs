@@ -174,6 +174,7 @@ async fn claim(
 ) -> Option<Result<Vec<StepTaskRecord>, ApiError>> {
     let claim_id = Uuid::new_v4();
     let mut attempt: u32 = 1;
+    let started = std::time::Instant::now();
     loop {
         let claimed = api::claim_tasks(
             &exec.pool,
@@ -207,6 +208,9 @@ async fn claim(
                 attempt += 1;
             }
             other => {
+                if let (Some(m), Ok(tasks)) = (&exec.metrics, &other) {
+                    m.claimed(slug, tasks.len(), started.elapsed());
+                }
                 if attempt > 1 {
                     if let Ok(tasks) = &other {
                         info!(flow = %slug, %claim_id, attempt, tasks = tasks.len(), "claim succeeded on retry");
@@ -256,5 +260,10 @@ async fn read_then_start(
     // are ours and must run (or be recovered by the sweeper). Unlike the
     // listening path's claim_tasks, it cannot be replayed: if its reply is
     // lost, its tasks wait for the stall sweep (step timeout + 30 s).
-    ReadOutcome::Claimed(api::start_tasks(&exec.pool, slug, &msg_ids, exec.worker_id).await)
+    let started = std::time::Instant::now();
+    let claimed = api::start_tasks(&exec.pool, slug, &msg_ids, exec.worker_id).await;
+    if let (Some(m), Ok(tasks)) = (&exec.metrics, &claimed) {
+        m.claimed(slug, tasks.len(), started.elapsed());
+    }
+    ReadOutcome::Claimed(claimed)
 }

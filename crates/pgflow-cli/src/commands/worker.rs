@@ -10,14 +10,18 @@
 //! error naming the flow, step and field instead of failing every task. Runs
 //! until SIGINT/SIGTERM, then stops claiming and lets in-flight tasks finish
 //! within `--shutdown-grace` (the rest are requeued by the stalled-task
-//! sweeper).
+//! sweeper). `--metrics-listen ADDR` serves the worker's Prometheus metrics
+//! (see `pgflow_worker::WorkerMetrics`) on `http://ADDR/metrics`.
 
+use std::net::SocketAddr;
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::bail;
 use pgflow_db::api;
-use pgflow_worker::{CompileMode, Resources, Worker, WorkerConfig, WorkerFlow};
+use pgflow_worker::{CompileMode, Resources, Worker, WorkerConfig, WorkerFlow, WorkerMetrics};
+use prometheus_client::registry::Registry;
 
 use crate::context::{connect, db_error};
 use crate::Context;
@@ -51,6 +55,11 @@ pub struct Args {
     /// The name this worker registers under (`pgflow workers` shows it).
     #[arg(long, default_value = "pgflow-worker", env = "PGFLOW_WORKER_NAME")]
     pub name: String,
+    /// Serve this worker's Prometheus metrics on http://ADDR/metrics (e.g.
+    /// 127.0.0.1:9187; port 0 picks a free port and prints it). Metrics name
+    /// flows and steps, never inputs or outputs.
+    #[arg(long, value_name = "ADDR", env = "PGFLOW_WORKER_METRICS_LISTEN")]
+    pub metrics_listen: Option<SocketAddr>,
 }
 
 /// Loads the flows, then serves them until a signal.
@@ -90,6 +99,10 @@ pub async fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
         }
     }
 
+    let metrics = match args.metrics_listen {
+        Some(addr) => Some(serve_metrics(addr).await?),
+        None => None,
+    };
     let config = WorkerConfig {
         compile_mode: CompileMode::Skip,
         function_name: args.name.clone(),
@@ -97,6 +110,7 @@ pub async fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
         max_concurrent: args.concurrency as usize,
         heartbeat_interval: args.heartbeat_interval,
         shutdown_grace: args.shutdown_grace,
+        metrics,
         ..WorkerConfig::default()
     };
     let mut worker = Worker::new(pool.clone(), config);
@@ -120,4 +134,48 @@ pub async fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
     eprintln!("shutting down: finishing in-flight tasks");
     running.shutdown().await?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// The OpenMetrics text format's content type.
+const OPENMETRICS: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+
+/// Registers the worker's metrics and serves them on `addr` until the
+/// process ends. Binding fails here, before the worker starts, with the
+/// address in the message.
+async fn serve_metrics(addr: SocketAddr) -> anyhow::Result<WorkerMetrics> {
+    let mut registry = Registry::default();
+    let metrics = WorkerMetrics::register(&mut registry);
+    let registry = Arc::new(registry);
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot listen on {addr} for --metrics-listen: {e}"))?;
+    let bound = listener.local_addr()?;
+    let app = axum::Router::new().route(
+        "/metrics",
+        axum::routing::get(move || {
+            let registry = registry.clone();
+            async move {
+                let mut text = String::new();
+                match prometheus_client::encoding::text::encode(&mut text, &registry) {
+                    Ok(()) => (
+                        axum::http::StatusCode::OK,
+                        [(axum::http::header::CONTENT_TYPE, OPENMETRICS)],
+                        text,
+                    ),
+                    Err(e) => (
+                        axum::http::StatusCode::INTERNAL_SERVER_ERROR,
+                        [(axum::http::header::CONTENT_TYPE, "text/plain")],
+                        format!("encoding the metrics failed: {e}"),
+                    ),
+                }
+            }
+        }),
+    );
+    tokio::spawn(async move {
+        if let Err(e) = axum::serve(listener, app).await {
+            tracing::error!(error = %e, "the metrics endpoint stopped");
+        }
+    });
+    eprintln!("metrics on http://{bound}/metrics");
+    Ok(metrics)
 }
