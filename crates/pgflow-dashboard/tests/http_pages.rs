@@ -277,3 +277,78 @@ async fn flows_workers_queues_and_status_pages() {
     assert_eq!(status, 200);
     assert!(js.contains("EventSource"));
 }
+
+/// A run whose steps called LLMs shows tokens, cost (of priced models) and
+/// latency per step and in total (in the JSON too); model names are escaped;
+/// a run without
+/// recorded calls has no usage section.
+#[tokio::test]
+async fn run_page_shows_llm_usage_per_step_escaped() {
+    let fx = Fixture::new().await;
+    let run = fx.runs.completed;
+    sqlx::query("insert into pgflow.model_prices values ('gpt-x', 1.0, 2.0)")
+        .execute(fx.pool())
+        .await
+        .unwrap();
+    // Two priced calls on the map's tasks, one on an unpriced hostile model.
+    for (index, model, input, output, ms) in [
+        (0, "gpt-x", 1000_i64, 100_i64, 200_i64),
+        (1, "gpt-x", 3000, 300, 400),
+        (2, "<script>alert(1)</script>", 10, 1, 50),
+    ] {
+        sqlx::query(
+            "insert into pgflow.task_usage
+               (run_id, flow_slug, step_slug, task_index, attempt, model, input_tokens, output_tokens, latency_ms)
+             select run_id, flow_slug, 'items', $2, 1, $3, $4, $5, $6 from pgflow.runs where run_id = $1",
+        )
+        .bind(run)
+        .bind(index)
+        .bind(model)
+        .bind(input)
+        .bind(output)
+        .bind(ms)
+        .execute(fx.pool())
+        .await
+        .unwrap();
+    }
+
+    let json = fx.get_json(&format!("/api/runs/{run}")).await;
+    let usage = json["usage"].as_array().unwrap();
+    assert_eq!(usage.len(), 1, "{json}");
+    assert_eq!(usage[0]["step_slug"], "items");
+    assert_eq!(usage[0]["calls"], 3);
+    assert_eq!(usage[0]["input_tokens"], 4010);
+    assert_eq!(usage[0]["output_tokens"], 401);
+    assert_eq!(usage[0]["latency_ms"], 650);
+    // Priced calls only (pgflow.step_usage): the unpriced model adds none.
+    let cost = usage[0]["cost_usd"].as_f64().unwrap();
+    let expected = (4000.0 * 1.0 + 400.0 * 2.0) / 1e6;
+    assert!((cost - expected).abs() < 1e-12, "{cost} vs {expected}");
+
+    let (status, html) = fx.get(&format!("/runs/{run}")).await;
+    assert_eq!(status, 200);
+    let table = &html[html.find("id=\"usage-table\"").expect("usage table")..];
+    assert!(
+        table.contains("<td class=\"input-tokens\">4010</td>"),
+        "{table}"
+    );
+    assert!(
+        table.contains("<td class=\"output-tokens\">401</td>"),
+        "{table}"
+    );
+    assert!(
+        table.contains("&lt;script&gt;alert(1)&lt;/script&gt;"),
+        "{table}"
+    );
+    assert!(!html.contains("<script>alert(1)</script>"));
+
+    assert!(
+        table.contains("<td class=\"cost\">$0.004800</td>"),
+        "{table}"
+    );
+
+    let (_, other) = fx.get(&format!("/runs/{}", fx.runs.failed)).await;
+    assert!(!other.contains("id=\"usage-table\""));
+    let failed = fx.get_json(&format!("/api/runs/{}", fx.runs.failed)).await;
+    assert_eq!(failed["usage"], serde_json::json!([]));
+}

@@ -1,12 +1,14 @@
 //! One run: status, progress and the DAG coloured by step status first, then
 //! the failing step's error, per-step timings as bars, input and output, and
-//! its tasks a page at a time (a 10,000-task map costs one page).
+//! its tasks a page at a time (a 10,000-task map costs one page), and the
+//! LLM calls its steps made (tokens, cost, latency) where any were recorded.
 
 use axum::extract::{Path, Query, RawQuery, State};
 use axum::response::Html;
 use axum::routing::get;
 use axum::{Json, Router};
 use maud::{html, Markup, PreEscaped};
+use pgflow_db::api::{self as api, StepUsage};
 use pgflow_db::dashboard::{
     self as q, RunOverview, RunStepRow, TaskDetail, TaskFilter, TaskListRow,
 };
@@ -64,6 +66,8 @@ pub struct RunView {
     pub steps: Vec<StepView>,
     /// The step whose error explains the failure, if any.
     pub failing_step: Option<String>,
+    /// Metered LLM calls per step (`pgflow.step_usage`); empty when none.
+    pub usage: Vec<StepUsage>,
 }
 
 fn bar(run: &RunOverview, step: &RunStepRow) -> Option<Bar> {
@@ -98,10 +102,12 @@ pub async fn load(state: &AppState, id: uuid::Uuid) -> Result<RunView, Dashboard
             step,
         })
         .collect();
+    let usage = api::step_usage(&state.pool, id).await?;
     Ok(RunView {
         run,
         steps,
         failing_step,
+        usage,
     })
 }
 
@@ -271,6 +277,43 @@ fn steps_table(view: &RunView) -> Markup {
     }
 }
 
+/// LLM usage per step, with a total row. Costs are blank where a model has
+/// no price in `pgflow.model_prices`.
+fn usage_table(usage: &[StepUsage]) -> Markup {
+    let cost = |c: Option<f64>| c.map(|c| format!("${c:.6}")).unwrap_or_default();
+    let total_cost = usage
+        .iter()
+        .try_fold(0.0, |sum, u| u.cost_usd.map(|c| sum + c));
+    html! {
+        h2 #usage { "LLM usage" }
+        table.list.usage #usage-table {
+            thead { tr { th { "step" } th { "calls" } th { "input tokens" } th { "output tokens" } th { "cost" } th { "latency" } th { "models" } } }
+            tbody {
+                @for u in usage {
+                    tr data-step=(u.step_slug) {
+                        td { (u.step_slug) }
+                        td.calls { (u.calls) @if u.abandoned_calls > 0 { " " span.muted { "(" (u.abandoned_calls) " abandoned)" } } }
+                        td.input-tokens { (u.input_tokens) }
+                        td.output-tokens { (u.output_tokens) }
+                        td.cost { (cost(u.cost_usd)) }
+                        td { (views::duration(u.latency_ms as f64 / 1000.0)) }
+                        td { (u.models.join(", ")) }
+                    }
+                }
+                tr.total {
+                    td { "total" }
+                    td { (usage.iter().map(|u| u.calls).sum::<i64>()) }
+                    td { (usage.iter().map(|u| u.input_tokens).sum::<i64>()) }
+                    td { (usage.iter().map(|u| u.output_tokens).sum::<i64>()) }
+                    td.cost { (cost(total_cost)) }
+                    td { (views::duration(usage.iter().map(|u| u.latency_ms).sum::<i64>() as f64 / 1000.0)) }
+                    td {}
+                }
+            }
+        }
+    }
+}
+
 fn tasks_table(
     id: uuid::Uuid,
     page: &TasksPage,
@@ -367,6 +410,7 @@ async fn page(
         }
         h2 { "Steps" }
         (steps_table(&view))
+        @if !view.usage.is_empty() { (usage_table(&view.usage)) }
         div.io {
             div { h3 { "Input" } (expander(Some(&run.input_preview), Some(run.input_len), None)) }
             div { h3 { "Output" } (expander(run.output_preview.as_deref(), run.output_len, None)) }
