@@ -165,6 +165,15 @@ pub fn truncate(text: &str, max: usize) -> String {
     }
 }
 
+/// `1 step`, `3 steps`.
+pub fn plural(n: usize, word: &str) -> String {
+    if n == 1 {
+        format!("{n} {word}")
+    } else {
+        format!("{n} {word}s")
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

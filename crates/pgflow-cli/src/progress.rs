@@ -98,10 +98,10 @@ impl Renderer {
         if self.seen.is_empty() {
             let _ = writeln!(
                 out,
-                "watching run {} of flow {} ({} steps)",
+                "watching run {} of flow {} ({})",
                 snap.run.run_id,
                 snap.run.flow_slug,
-                snap.steps.len()
+                output::plural(snap.steps.len(), "step")
             );
         }
         let width = slug_width(snap);

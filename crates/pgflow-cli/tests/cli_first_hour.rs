@@ -262,7 +262,7 @@ async fn run_watch_on_ctrl_c_says_the_run_continues_and_exits_130() {
     );
     let run_id = ok(pgflow(&["run", "start", "waits"], Some(db.url())));
     let mut child = cmd(&["run", "watch", run_id.trim()], Some(db.url()))
-        .stdout(Stdio::null())
+        .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
@@ -271,6 +271,12 @@ async fn run_watch_on_ctrl_c_says_the_run_continues_and_exits_130() {
     let mut first = String::new();
     err.read_line(&mut first).unwrap();
     assert!(first.contains("no live worker serves"), "{first}");
+    let mut watching = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut watching)
+        .unwrap();
+    let shown_steps = format!("watching run {} of flow waits (1 step)", run_id.trim());
+    assert!(watching.contains(&shown_steps), "{watching}");
     let status = std::process::Command::new("kill")
         .args(["-INT", &child.id().to_string()])
         .status()

@@ -14,7 +14,7 @@ use pgflow_handlers::Registry;
 use serde_json::{json, Value};
 
 use crate::context::db_error;
-use crate::output::{print_json, timestamp, Table};
+use crate::output::{plural, print_json, timestamp, Table};
 use crate::{flowfile, Context};
 
 /// Arguments of `pgflow flow`.
@@ -189,8 +189,9 @@ async fn add(ctx: &Context, file: PathBuf, allow_data_loss: bool) -> anyhow::Res
         }
         if handlers_changed > 0 && outcome.status != CompileStatus::Mismatch {
             println!(
-                "{handlers_changed} step handler(s) stored or updated ({} step(s) have a handler)",
-                handlers.len()
+                "{} stored or updated ({} with a handler)",
+                plural(handlers_changed, "step handler"),
+                plural(handlers.len(), "step")
             );
         }
     }
@@ -210,15 +211,6 @@ async fn add(ctx: &Context, file: PathBuf, allow_data_loss: bool) -> anyhow::Res
         bail!(msg);
     }
     Ok(ExitCode::SUCCESS)
-}
-
-/// `1 step`, `3 steps`.
-pub fn plural(n: usize, word: &str) -> String {
-    if n == 1 {
-        format!("{n} {word}")
-    } else {
-        format!("{n} {word}s")
-    }
 }
 
 /// One applied option change, e.g. `step load: timeout 30s -> 60s`.

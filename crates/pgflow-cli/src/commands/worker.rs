@@ -85,8 +85,13 @@ pub async fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
                     "skipping flow: some steps have no built-in handler (serve it from a Rust worker)"
                 );
                 eprintln!(
-                    "skipping flow {}: step(s) without a built-in handler: {}",
+                    "skipping flow {}: {} without a built-in handler: {}",
                     flow.flow_slug,
+                    if flow.steps_without_handler.len() == 1 {
+                        "step"
+                    } else {
+                        "steps"
+                    },
                     flow.steps_without_handler.join(", ")
                 );
             }
