@@ -18,11 +18,11 @@ pub mod duration;
 pub mod flowfile;
 pub mod output;
 pub mod progress;
+pub mod telemetry;
 
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use tracing_subscriber::EnvFilter;
 
 pub use context::{Context, GlobalArgs};
 
@@ -89,18 +89,11 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     }
 }
 
-/// Entry point of the binary: sets up logging (`RUST_LOG`, default `warn`),
-/// parses arguments, runs, and turns an error into a message and exit code 1.
-/// sqlx is held to `error` by default: its warnings are server notices such
-/// as "terminating connection" during a clean shutdown, noise on a terminal.
+/// Entry point of the binary: sets up logging (`RUST_LOG`, default `warn`;
+/// see [`telemetry`]), parses arguments, runs, and turns an error into a
+/// message and exit code 1.
 pub fn main() -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("warn,sqlx=error")),
-        )
-        .with_writer(std::io::stderr)
-        .init();
-
+    let telemetry = telemetry::init();
     let cli = Cli::parse();
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(runtime) => runtime,
@@ -112,6 +105,7 @@ pub fn main() -> ExitCode {
     let result = runtime.block_on(run(cli));
     // Do not wait for lingering blocking tasks (e.g. a stdin reader).
     runtime.shutdown_timeout(std::time::Duration::from_secs(1));
+    telemetry.shutdown();
     match result {
         Ok(code) => code,
         Err(err) => {

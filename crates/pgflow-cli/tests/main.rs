@@ -13,6 +13,7 @@ mod cli_hostile_input;
 mod cli_install;
 mod cli_nocode_pipeline;
 mod cli_ops;
+mod cli_otel;
 mod cli_runs;
 mod cli_worker_metrics;
 mod docker_compose;
