@@ -82,10 +82,7 @@ pub(crate) async fn serve(llm: Arc<Mutex<Llm>>) -> SocketAddr {
     let app = axum::Router::new()
         .route("/articles/42", article)
         .route("/v1/chat/completions", completions);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    addr
+    serve_app(app).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -142,15 +139,9 @@ async fn article_digest_example_runs_end_to_end_with_usage() {
     .unwrap();
 
     // Stop the worker gracefully whatever happened, then judge.
-    let pid = worker.id().to_string();
-    std::process::Command::new("kill")
-        .args(["-TERM", &pid])
-        .status()
+    let worker_out = tokio::task::spawn_blocking(move || terminate(worker))
+        .await
         .unwrap();
-    let worker_out =
-        tokio::task::spawn_blocking(move || wait_with_limit(worker, Duration::from_secs(60)))
-            .await
-            .unwrap();
     let snap: Value = serde_json::from_str(&ok(watched)).unwrap();
     assert!(
         worker_out.status.success(),

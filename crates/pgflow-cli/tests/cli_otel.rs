@@ -9,7 +9,6 @@ use crate::common;
 use std::collections::BTreeMap;
 use std::process::Stdio;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use axum::body::Bytes;
 use common::*;
@@ -54,10 +53,7 @@ async fn collector(spans: Spans) -> std::net::SocketAddr {
             }
         }),
     );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    addr
+    serve_app(app).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -83,37 +79,14 @@ async fn worker_exports_one_task_span_per_task_with_flow_run_and_step() {
         .unwrap();
     let url = db.url().to_string();
     let started = tokio::task::spawn_blocking(move || {
-        wait_with_limit(
-            cmd(
-                &[
-                    "--json",
-                    "run",
-                    "start",
-                    "word_stats",
-                    "--watch",
-                    "--input",
-                    r#"{"title": "t", "text": "a few words to count", "chunk_words": 2}"#,
-                ],
-                Some(&url),
-            )
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap(),
-            Duration::from_secs(120),
-        )
+        start_and_watch(&url, &["word_stats", "--input", WORD_STATS_INPUT])
     })
     .await
     .unwrap();
     // SIGTERM: the worker stops and sends the spans it still holds.
-    std::process::Command::new("kill")
-        .args(["-TERM", &worker.id().to_string()])
-        .status()
+    let worker_out = tokio::task::spawn_blocking(move || terminate(worker))
+        .await
         .unwrap();
-    let worker_out =
-        tokio::task::spawn_blocking(move || wait_with_limit(worker, Duration::from_secs(60)))
-            .await
-            .unwrap();
     assert!(worker_out.status.success(), "{}", stderr(&worker_out));
     let snap: Value = serde_json::from_str(&ok(started)).unwrap();
     let run_id = snap["run"]["run_id"].as_str().unwrap().to_string();

@@ -81,15 +81,7 @@ async fn run_watch_exits_zero_when_the_run_completes() {
     let _f = add_flow(db.url(), &two_steps("happy", 3));
     let run_id = start(db.url(), "happy", "{}");
 
-    let mut watch = cmd(
-        &["run", "watch", &run_id.to_string(), "--interval-ms", "100"],
-        Some(db.url()),
-    )
-    .stdout(std::process::Stdio::piped())
-    .stderr(std::process::Stdio::piped())
-    .spawn()
-    .unwrap();
-    let lines = read_lines(watch.stdout.take().unwrap());
+    let (watch, lines) = watch_lines(db.url(), run_id, 100);
 
     let worker = FakeWorker::register(db.pool(), "happy").await;
     assert_eq!(
@@ -134,21 +126,7 @@ async fn run_watch_is_woken_by_the_runs_events_not_by_polling() {
     let _f = add_flow(db.url(), &two_steps("evented", 3));
     let run_id = start(db.url(), "evented", "{}");
 
-    let mut watch = cmd(
-        &[
-            "run",
-            "watch",
-            &run_id.to_string(),
-            "--interval-ms",
-            "3600000",
-        ],
-        Some(db.url()),
-    )
-    .stdout(std::process::Stdio::piped())
-    .stderr(std::process::Stdio::piped())
-    .spawn()
-    .unwrap();
-    let lines = read_lines(watch.stdout.take().unwrap());
+    let (watch, lines) = watch_lines(db.url(), run_id, 3600000);
     // The first read comes after LISTEN, so nothing below can be missed.
     lines.wait_for("first", "started");
     let listening: i64 = sqlx::query_scalar(
@@ -171,6 +149,26 @@ async fn run_watch_is_woken_by_the_runs_events_not_by_polling() {
         "{}",
         lines.all()
     );
+}
+
+/// `pgflow run watch RUN --interval-ms MS`, with its stdout read as it comes.
+fn watch_lines(url: &str, run_id: uuid::Uuid, interval_ms: u64) -> (std::process::Child, Lines) {
+    let mut watch = cmd(
+        &[
+            "run",
+            "watch",
+            &run_id.to_string(),
+            "--interval-ms",
+            &interval_ms.to_string(),
+        ],
+        Some(url),
+    )
+    .stdout(std::process::Stdio::piped())
+    .stderr(std::process::Stdio::piped())
+    .spawn()
+    .unwrap();
+    let lines = read_lines(watch.stdout.take().unwrap());
+    (watch, lines)
 }
 
 /// Lines of a child's stdout, read as they come (a thread), to wait on.

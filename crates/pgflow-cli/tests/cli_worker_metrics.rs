@@ -7,7 +7,6 @@ use crate::common;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::process::Stdio;
-use std::time::Duration;
 
 use common::*;
 use pgflow_tests::TestDb;
@@ -97,36 +96,8 @@ async fn worker_metrics_count_exactly_the_attempts_made() {
 
     let url = db.url().to_string();
     let runs = tokio::task::spawn_blocking(move || {
-        let ok_run = wait_with_limit(
-            cmd(
-                &[
-                    "--json",
-                    "run",
-                    "start",
-                    "word_stats",
-                    "--watch",
-                    "--input",
-                    r#"{"title": "t", "text": "a few words to count", "chunk_words": 2}"#,
-                ],
-                Some(&url),
-            )
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap(),
-            Duration::from_secs(120),
-        );
-        let failed_run = wait_with_limit(
-            cmd(
-                &["--json", "run", "start", "always_fails", "--watch"],
-                Some(&url),
-            )
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap(),
-            Duration::from_secs(120),
-        );
+        let ok_run = start_and_watch(&url, &["word_stats", "--input", WORD_STATS_INPUT]);
+        let failed_run = start_and_watch(&url, &["always_fails"]);
         (ok_run, failed_run)
     })
     .await
@@ -135,11 +106,8 @@ async fn worker_metrics_count_exactly_the_attempts_made() {
     assert_eq!(runs.1.status.code(), Some(1), "{}", stderr(&runs.1));
 
     let after = scrape(&addr);
-    std::process::Command::new("kill")
-        .args(["-TERM", &worker.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(worker.wait().unwrap().success());
+    let worker_out = terminate(worker);
+    assert!(worker_out.status.success());
 
     let tasks = |flow, step, outcome| {
         value(

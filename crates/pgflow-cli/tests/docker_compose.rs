@@ -106,11 +106,7 @@ async fn the_compose_services_commands_register_serve_and_complete_the_documente
     );
 
     // Stop the worker as `docker stop` does, whatever happened, then judge.
-    std::process::Command::new("kill")
-        .args(["-TERM", &worker.id().to_string()])
-        .status()
-        .unwrap();
-    let worker_out = wait_with_limit(worker, Duration::from_secs(60));
+    let worker_out = terminate(worker);
     let text = ok(started);
     let snap: serde_json::Value = serde_json::from_str(&text).unwrap();
     assert!(

@@ -137,3 +137,51 @@ pub fn shell_words(line: &str) -> Vec<String> {
     }
     words
 }
+
+/// Serves `app` on a free loopback port for the rest of the test.
+pub async fn serve_app(app: axum::Router) -> std::net::SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    addr
+}
+
+/// The input of the documented word_stats run (examples/flows/word_stats.yaml).
+pub const WORD_STATS_INPUT: &str =
+    r#"{"title": "t", "text": "a few words to count", "chunk_words": 2}"#;
+
+/// `pgflow --json run start <args> --watch` to the end (at most 2 minutes),
+/// from a blocking thread.
+pub fn start_and_watch(url: &str, args: &[&str]) -> Output {
+    let mut all = vec!["--json", "run", "start"];
+    all.extend_from_slice(args);
+    all.push("--watch");
+    wait_with_limit(
+        cmd(&all, Some(url))
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+        Duration::from_secs(120),
+    )
+}
+
+/// Sends SIGTERM to `child` (as `docker stop` or a service manager would)
+/// and waits up to a minute for it to exit.
+pub fn terminate(child: Child) -> Output {
+    let sent = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(sent.success(), "kill -TERM {}", child.id());
+    wait_with_limit(child, Duration::from_secs(60))
+}
+
+/// Registers examples/flows/word_stats.yaml.
+pub fn add_word_stats(url: &str) {
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../examples/flows/word_stats.yaml"
+    );
+    ok(pgflow(&["flow", "add", path], Some(url)));
+}
