@@ -14,5 +14,6 @@ mod cli_install;
 mod cli_nocode_pipeline;
 mod cli_ops;
 mod cli_runs;
+mod cli_worker_role;
 mod docs_snippets;
 mod psql_walkthrough;
