@@ -6,7 +6,9 @@
 --     mark_worker_stopped, requeue_stalled_tasks and
 --     ensure_flow_compiled (which for this role only verifies a flow, or creates a missing
 --     one when pgflow.config.workers_may_compile is on), record usage (record_task_usage,
---     task_attempt) and read built-in handler specs (step_handlers). It cannot start, cancel
+--     task_attempt), read built-in handler specs (step_handlers) and flow shapes
+--     (_get_flow_shape, deps), and postpone a queued task's retry (postpone_task_retry, for
+--     a server's Retry-After): all `pgflow worker` needs. It cannot start, cancel
 --     or delete runs, define, change or delete flows, nor write tables directly.
 --   reader_role: read-only inspection: every pgflow table and view, queue metrics.
 --     The worker role has no privileges in schema pgmq: it reads its flows' queues through
@@ -42,7 +44,7 @@ begin
   execute format('revoke execute on all functions in schema pgmq from %I', worker_role);
   execute format('grant select, insert on pgflow.workers to %I', worker_role);
   execute format('grant update (last_heartbeat_at) on pgflow.workers to %I', worker_role);
-  execute format('grant select on pgflow.runs, pgflow.flows, pgflow.steps, pgflow.step_handlers to %I', worker_role);
+  execute format('grant select on pgflow.runs, pgflow.flows, pgflow.steps, pgflow.deps, pgflow.step_handlers to %I', worker_role);
   execute format('grant execute on function
       pgflow.read_with_poll(text, integer, integer, integer, integer),
       pgflow.start_tasks(text, bigint[], uuid),
@@ -56,7 +58,9 @@ begin
       pgflow._ensure_flow_compiled_limited(text, jsonb, boolean),
       pgflow.get_run_with_states(uuid),
       pgflow.record_task_usage(uuid, text, integer, uuid, text, bigint, bigint, bigint),
-      pgflow.task_attempt(uuid, text, integer)
+      pgflow.task_attempt(uuid, text, integer),
+      pgflow.postpone_task_retry(uuid, text, integer, integer),
+      pgflow._get_flow_shape(text)
     to %I', worker_role);
 
   -- Reader: inspection only.

@@ -46,6 +46,7 @@ const EXPECTED: &[&str] = &[
     "set_step_handler(flow_slug text, step_slug text, spec jsonb) -> jsonb",
     "record_task_usage(run_id uuid, step_slug text, task_index integer, worker_id uuid, model text, input_tokens bigint, output_tokens bigint, latency_ms bigint) -> bigint [security definer]",
     "task_attempt(run_id uuid, step_slug text, task_index integer) -> integer [security definer]",
+    "postpone_task_retry(run_id uuid, step_slug text, task_index integer, delay_seconds integer) -> boolean [security definer]",
     "set_realtime_send(enabled boolean) -> boolean",
     "setup_roles(worker_role text DEFAULT 'pgflow_worker'::text, reader_role text DEFAULT 'pgflow_reader'::text) -> void",
 ];

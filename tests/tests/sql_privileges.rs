@@ -49,7 +49,7 @@ async fn the_worker_functions_run_as_their_owner() {
             and p.proname = any(array['start_tasks', 'claim_tasks', 'complete_task',
                 'complete_tasks', 'fail_task', 'mark_worker_stopped', 'requeue_stalled_tasks',
                 'read_with_poll', 'record_task_usage', 'task_attempt',
-                '_ensure_flow_compiled_limited'])
+                '_ensure_flow_compiled_limited', 'postpone_task_retry'])
           order by 1",
     )
     .fetch_all(db.pool())
@@ -111,6 +111,72 @@ async fn worker_role_claims_and_reports_tasks_but_cannot_touch_runs() {
     denied(&worker_pool, "select pgflow.delete_flow_and_data('priv')").await;
     denied(&worker_pool, "update pgflow.workers set stopped_at = null").await;
     assert_eq!(run_status(admin, run).await, "started");
+}
+
+/// What `pgflow worker` needs beyond claiming and reporting: a flow's shape, and postponing
+/// a requeued task's retry when a server sent `Retry-After` (the role has no pgmq
+/// privileges, so through pgflow.postpone_task_retry, which touches only queued tasks'
+/// messages and never makes one visible sooner).
+#[tokio::test]
+async fn worker_role_loads_shapes_and_postpones_queued_retries_only() {
+    let db = TestDb::new().await;
+    let admin = db.pool();
+    exec(admin, "select pgflow.setup_roles()").await;
+    exec(
+        admin,
+        "select pgflow.create_flow('later', base_delay => 0); select pgflow.add_step('later', 'a');",
+    )
+    .await;
+    let run = start(admin, "later", json!({})).await;
+    let worker_pool = login_as(&db, Some("pgflow_worker")).await;
+    let shape = scalar_json(&worker_pool, "select pgflow._get_flow_shape('later')")
+        .await
+        .unwrap();
+    assert_eq!(shape["steps"][0]["slug"], json!("a"));
+
+    let postpone =
+        |secs: i32| format!("select pgflow.postpone_task_retry('{run}', 'a', 0, {secs})::text");
+    let w = worker(&worker_pool, "later").await;
+    read_and_start(&worker_pool, "later", w, 1).await;
+    assert_eq!(
+        scalar_text(&worker_pool, &postpone(60)).await.as_deref(),
+        Some("false"),
+        "a started task's message is not the worker's to postpone"
+    );
+    assert_eq!(
+        fail(&worker_pool, run, "a", 0, "429").await.as_deref(),
+        Some("queued")
+    );
+    assert_eq!(
+        scalar_text(&worker_pool, &postpone(60)).await.as_deref(),
+        Some("true")
+    );
+    let hidden_for = |pool| {
+        scalar_i64(
+            pool,
+            "select extract(epoch from vt - clock_timestamp())::bigint from pgmq.q_later",
+        )
+    };
+    assert!(hidden_for(admin).await >= 55);
+    assert_eq!(
+        scalar_text(&worker_pool, &postpone(1)).await.as_deref(),
+        Some("false"),
+        "never visible sooner"
+    );
+    assert!(hidden_for(admin).await >= 55);
+    let e = expect_error(&worker_pool, &postpone(-1)).await;
+    assert_eq!(e.code, "22023", "{e:?}");
+    assert!(
+        e.message.contains("delay_seconds must be 0 to 86400"),
+        "{e:?}"
+    );
+
+    let reader = login_as(&db, Some("pgflow_reader")).await;
+    let nobody = login_as(&db, None).await;
+    for pool in [&reader, &nobody] {
+        denied(pool, &postpone(60)).await;
+        denied(pool, "select pgflow._get_flow_shape('later')").await;
+    }
 }
 
 #[tokio::test]

@@ -171,3 +171,45 @@ async fn every_older_schema_upgrades_to_the_fresh_schema_and_keeps_its_runs() {
         );
     }
 }
+
+/// A worker role created with `setup_roles` before the newest migration gets, on upgrade,
+/// what `pgflow worker` needs (flow shapes, `postpone_task_retry`) without running
+/// `setup_roles` again; the reader role does not.
+#[tokio::test]
+async fn an_existing_worker_role_can_serve_pgflow_worker_after_upgrade() {
+    let db = TestDb::empty().await;
+    let latest = pgflow_db::migrations::latest_version().expect("migrations exist");
+    install_through(db.url(), latest - 1)
+        .await
+        .expect("old install");
+    let (worker_role, reader_role) = (format!("upw_{}", db.name()), format!("upr_{}", db.name()));
+    sqlx::query("select pgflow.setup_roles($1, $2)")
+        .bind(&worker_role)
+        .bind(&reader_role)
+        .execute(db.pool())
+        .await
+        .unwrap();
+    install(db.url()).await.expect("upgrade");
+    let may = |role: &str| {
+        format!(
+            "select has_function_privilege('{role}', 'pgflow.postpone_task_retry(uuid, text, integer, integer)', 'execute')
+                and has_function_privilege('{role}', 'pgflow._get_flow_shape(text)', 'execute')
+                and has_table_privilege('{role}', 'pgflow.deps', 'select')"
+        )
+    };
+    let pool = db.pool();
+    let granted = |sql: String| async move {
+        sqlx::query_scalar::<_, bool>(&sql)
+            .fetch_one(pool)
+            .await
+            .unwrap()
+    };
+    assert!(
+        granted(may(&worker_role)).await,
+        "worker role after upgrade"
+    );
+    assert!(
+        !granted(may(&reader_role)).await,
+        "reader role after upgrade"
+    );
+}

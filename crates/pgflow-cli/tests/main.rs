@@ -16,6 +16,7 @@ mod cli_ops;
 mod cli_otel;
 mod cli_runs;
 mod cli_worker_metrics;
+mod cli_worker_role;
 mod docker_compose;
 mod docs_shell;
 mod docs_snippets;

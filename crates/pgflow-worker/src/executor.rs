@@ -364,9 +364,19 @@ impl Executor {
         {
             return;
         }
-        let secs = i32::try_from(wait.as_secs_f64().ceil() as u64).unwrap_or(i32::MAX);
-        if let Err(e) =
-            api::delay_message(&self.pool, self.flow.flow.slug(), task.msg_id, secs).await
+        let secs = i32::try_from(wait.as_secs_f64().ceil() as u64)
+            .unwrap_or(i32::MAX)
+            .min(api::MAX_POSTPONE_SECS);
+        // Through pgflow.postpone_task_retry (SECURITY DEFINER): the worker
+        // role has no pgmq privileges.
+        if let Err(e) = api::postpone_task_retry(
+            &self.pool,
+            task.run_id,
+            &task.step_slug,
+            task.task_index,
+            secs,
+        )
+        .await
         {
             warn!(error = %e, "could not postpone the retry as the server asked");
         }

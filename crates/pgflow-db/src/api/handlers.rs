@@ -150,14 +150,30 @@ pub async fn step_usage<'e>(
     call!(rows "inspect_step_usage.sql", "pgflow.step_usage", fetch_all(ex), run_id)
 }
 
-/// `pgmq.set_vt`: hides a queued message for `secs` seconds from now (a
-/// retry postponed as a server's `Retry-After` asked).
-pub async fn delay_message<'e>(
+/// Longest delay [`postpone_task_retry`] accepts, in seconds (one day).
+pub const MAX_POSTPONE_SECS: i32 = 86_400;
+
+/// `pgflow.postpone_task_retry`: keeps a queued (failed and requeued)
+/// task's message hidden for `secs` seconds from now, as a server's
+/// `Retry-After` asked. Runs as the schema owner, so the least-privileged
+/// worker role can call it without pgmq privileges. `secs` is clamped to
+/// `0..=MAX_POSTPONE_SECS`. Returns `false` when nothing was postponed (the
+/// task is no longer queued, or its message is already hidden that long).
+pub async fn postpone_task_retry<'e>(
     ex: impl PgExecutor<'e>,
-    flow_slug: &str,
-    msg_id: i64,
+    run_id: Uuid,
+    step_slug: &str,
+    task_index: i32,
     secs: i32,
-) -> Result<(), ApiError> {
-    call!(query "delay_message.sql", "pgmq.set_vt", execute(ex), flow_slug, msg_id, secs)?;
-    Ok(())
+) -> Result<bool, ApiError> {
+    let postponed: Option<bool> = call!(
+        scalar "postpone_task_retry.sql",
+        "pgflow.postpone_task_retry",
+        fetch_one(ex),
+        run_id,
+        step_slug,
+        task_index,
+        secs.clamp(0, MAX_POSTPONE_SECS),
+    )?;
+    Ok(postponed.unwrap_or(false))
 }

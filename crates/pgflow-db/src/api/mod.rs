@@ -63,8 +63,9 @@ pub use definition::{
 };
 pub use error::ApiError;
 pub use handlers::{
-    delay_message, flows_with_handlers, get_flow_shape, record_task_usage, set_step_handler,
+    flows_with_handlers, get_flow_shape, postpone_task_retry, record_task_usage, set_step_handler,
     step_handlers, step_usage, task_attempt, FlowWithHandlers, StepUsage, UsageRecord,
+    MAX_POSTPONE_SECS,
 };
 pub use maintenance::{
     requeue_stalled_tasks, set_realtime_send, setup_roles, sweep_requeue_stalled,
