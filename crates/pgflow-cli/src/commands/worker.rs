@@ -51,6 +51,11 @@ pub struct Args {
     /// The name this worker registers under (`pgflow workers` shows it).
     #[arg(long, default_value = "pgflow-worker", env = "PGFLOW_WORKER_NAME")]
     pub name: String,
+    /// A direct connection (not through a pooler) used only to LISTEN for
+    /// task notifications. With `?pooler=transaction` in the database URL and
+    /// no listen URL the worker long-polls instead.
+    #[arg(long, env = "PGFLOW_LISTEN_URL", hide_env_values = true)]
+    pub listen_url: Option<String>,
 }
 
 /// Loads the flows, then serves them until a signal.
@@ -59,6 +64,12 @@ pub async fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
     // One reading connection per flow, room for reports, and LISTEN is extra.
     let flows_hint = args.flows.len().max(1) as u32;
     let pool = connect(url, args.concurrency + flows_hint + 2).await?;
+    let listen_options = args
+        .listen_url
+        .as_deref()
+        .filter(|u| !u.is_empty())
+        .map(listen_options)
+        .transpose()?;
     let resources = Resources::new()
         .map_err(|e| anyhow::anyhow!("cannot build the HTTP client: {e}"))?
         .with_allow_exec(args.allow_exec);
@@ -97,6 +108,7 @@ pub async fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
         max_concurrent: args.concurrency as usize,
         heartbeat_interval: args.heartbeat_interval,
         shutdown_grace: args.shutdown_grace,
+        listen_options,
         ..WorkerConfig::default()
     };
     let mut worker = Worker::new(pool.clone(), config);
@@ -120,4 +132,18 @@ pub async fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
     eprintln!("shutting down: finishing in-flight tasks");
     running.shutdown().await?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// The options of `--listen-url`: a session of its own, so never a pooler's.
+fn listen_options(url: &str) -> anyhow::Result<sqlx::postgres::PgConnectOptions> {
+    let shown = pgflow_db::error::redact_url(url);
+    let parsed = pgflow_db::pool::connect_options(url)
+        .map_err(|e| anyhow::anyhow!("--listen-url {shown}: {e}"))?;
+    if parsed.pooler {
+        bail!(
+            "--listen-url {shown}: LISTEN needs a session of its own; give the database's \
+             direct address, without pooler=transaction"
+        );
+    }
+    Ok(parsed.options)
 }
