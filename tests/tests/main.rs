@@ -11,6 +11,7 @@ mod client_waits;
 mod install;
 mod model_based;
 mod pgtap;
+mod pooler;
 mod reliability_chaos;
 mod reliability_connections;
 mod reliability_recovery;

@@ -6,8 +6,7 @@ use std::time::Duration;
 
 use pgflow_db::api::ApiError;
 use pgflow_db::error::{error_chain, redact_url, tls_hint};
-use std::str::FromStr;
-
+use pgflow_db::pool::UrlError;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{Connection, PgConnection, PgPool};
 
@@ -76,12 +75,19 @@ pub async fn connect(url: &str, max_connections: u32) -> anyhow::Result<PgPool> 
         )
     };
     check_scheme(url).map_err(fail)?;
-    let options = PgConnectOptions::from_str(url).map_err(|e| {
-        fail(ConnectFailure {
-            what: format!("the URL is not valid: {e}"),
-            hint: "write it as postgres://user:password@host:5432/database".into(),
-        })
-    })?;
+    // Also takes out `pooler=transaction` (pooler mode, see pgflow_db::pool).
+    let options = pgflow_db::pool::connect_options(url)
+        .map_err(|e| match e {
+            UrlError::Invalid(e) => fail(ConnectFailure {
+                what: format!("the URL is not valid: {e}"),
+                hint: "write it as postgres://user:password@host:5432/database".into(),
+            }),
+            other => fail(ConnectFailure {
+                what: other.to_string(),
+                hint: "write `?pooler=transaction` for PgBouncer in transaction mode".into(),
+            }),
+        })?
+        .options;
     // One direct attempt first: a pool retries until its timeout and then
     // reports only "pool timed out", hiding e.g. "connection refused".
     let probe = tokio::time::timeout(Duration::from_secs(5), PgConnection::connect_with(&options))

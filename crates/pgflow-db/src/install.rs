@@ -171,6 +171,17 @@ async fn install_with(
     lock_wait: Duration,
 ) -> Result<InstallReport, DbError> {
     let shown_url = redact_url(database_url);
+    if crate::pool::is_pooler_url(database_url) {
+        // The install lock is a session lock and migrations span several
+        // transactions: neither survives transaction pooling.
+        return Err(DbError::InvalidUrl {
+            url: shown_url,
+            reason: "the installer needs a direct connection, not one through a \
+                     transaction-mode pooler: give the database's own address, without \
+                     pooler=transaction"
+                .into(),
+        });
+    }
     let client = connect(database_url).await?;
 
     tracing::debug!(url = %shown_url, "waiting for the install lock");

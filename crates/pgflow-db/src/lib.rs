@@ -18,6 +18,7 @@ pub mod error;
 pub mod inspect;
 pub mod install;
 pub mod migrations;
+pub mod pool;
 pub mod status;
 pub mod tls;
 

@@ -116,6 +116,12 @@ macro_rules! status_enum {
                 <&str as Encode<Postgres>>::encode(self.as_str(), buf)
             }
         }
+
+        impl crate::api::simple::Literal for $name {
+            fn write_literal(&self, sql: &mut String) {
+                crate::api::simple::Literal::write_literal(self.as_str(), sql)
+            }
+        }
     };
 }
 

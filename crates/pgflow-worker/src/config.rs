@@ -41,7 +41,9 @@ pub struct WorkerConfig {
     /// With `listen`: where the listener connects instead of the pool's
     /// options. A pool that goes through a pooler in transaction mode
     /// (PgBouncer) never receives notifications; give the database's
-    /// direct address here, or leave `None` and rely on `max_poll`.
+    /// direct address here. In pooler mode (`pooler=transaction`, see
+    /// `pgflow_db::pool`) with `None` the worker does not listen and
+    /// long-polls as with `listen = false` (logged once at start).
     pub listen_options: Option<sqlx::postgres::PgConnectOptions>,
     /// With `listen`: how often an idle worker reads its queue anyway, to
     /// pick up what no notification announces (a message whose visibility

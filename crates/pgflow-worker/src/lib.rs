@@ -131,7 +131,23 @@ impl Worker {
         let mut services = JoinSet::new();
         let mut worker_ids = Vec::new();
         let live_pollers = Arc::new(AtomicUsize::new(self.flows.len()));
-        let wakeups: Option<wakeup::Wakeups> = self.config.listen.then(|| {
+        // Through a transaction-mode pooler a LISTEN "succeeds" but nothing is
+        // ever delivered: without a direct listen address, long-poll instead.
+        let listen_options = match &self.config.listen_options {
+            Some(options) => Some(options.clone()),
+            None if pgflow_db::pool::pooler_mode() => {
+                if self.config.listen {
+                    info!(
+                        "pooler mode and no listen URL: not listening for task notifications; \
+                         polling with pgflow.read_with_poll instead"
+                    );
+                }
+                None
+            }
+            None => Some((*self.pool.connect_options()).clone()),
+        };
+        let listen = self.config.listen && listen_options.is_some();
+        let wakeups: Option<wakeup::Wakeups> = listen.then(|| {
             Arc::new(
                 self.flows
                     .iter()
@@ -139,12 +155,7 @@ impl Worker {
                     .collect::<HashMap<_, _>>(),
             )
         });
-        if let Some(wakeups) = &wakeups {
-            let listen_options = self
-                .config
-                .listen_options
-                .clone()
-                .unwrap_or_else(|| (*self.pool.connect_options()).clone());
+        if let (Some(wakeups), Some(listen_options)) = (&wakeups, listen_options) {
             services.spawn(wakeup::listen_loop(
                 listen_options,
                 wakeups.clone(),

@@ -83,6 +83,9 @@ pub(crate) async fn listen_loop(
     stop: CancellationToken,
 ) {
     let mut backoff = timing::backoff(max_backoff);
+    // Warn about the first failure of a streak only: retries go on for the
+    // worker's lifetime and the pollers' fallback reads cover meanwhile.
+    let mut failing = false;
     loop {
         let own = PgPoolOptions::new()
             .max_connections(1)
@@ -100,7 +103,12 @@ pub(crate) async fn listen_loop(
             Ok(l) => l,
             Err(e) => {
                 let delay = backoff.next_delay();
-                warn!(error = %e, retry_in_ms = delay.as_millis() as u64, "cannot listen for task notifications; pollers fall back to polling");
+                if failing {
+                    debug!(error = %e, retry_in_ms = delay.as_millis() as u64, "still cannot listen for task notifications");
+                } else {
+                    failing = true;
+                    warn!(error = %e, "cannot listen for task notifications; pollers fall back to polling until it can");
+                }
                 if sleep_or_stop(&stop, delay).await {
                     return;
                 }
@@ -109,6 +117,7 @@ pub(crate) async fn listen_loop(
         };
         debug!(channel = TASKS_CHANNEL, "listening for task notifications");
         backoff.reset();
+        failing = false;
         for w in wakeups.values() {
             w.wake();
         }

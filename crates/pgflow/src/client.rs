@@ -108,9 +108,15 @@ pub struct Client {
 
 impl Client {
     /// A client on `pool`; its listener connects with the pool's options.
+    /// In pooler mode (`pooler=transaction`, see [`pgflow_db::pool`]) it does
+    /// not listen at all and waits poll every second: give a direct address
+    /// with [`Client::with_listen_options`] for prompt wake-ups.
     pub fn new(pool: PgPool) -> Self {
-        let options = (*pool.connect_options()).clone();
-        Client::with_listen_options(pool, options)
+        let options = (!pgflow_db::pool::pooler_mode()).then(|| (*pool.connect_options()).clone());
+        Client {
+            pool,
+            events: RunEvents::new(options),
+        }
     }
 
     /// A client whose listener connects with `listen` instead of the pool's
@@ -120,7 +126,7 @@ impl Client {
     pub fn with_listen_options(pool: PgPool, listen: PgConnectOptions) -> Self {
         Client {
             pool,
-            events: RunEvents::new(listen),
+            events: RunEvents::new(Some(listen)),
         }
     }
 

@@ -7,6 +7,10 @@
 //! the reads they were waiting to do timed out forever. The connection is
 //! opened by the first waiter and closed again once nobody has waited for a
 //! while, so a client that never waits never opens it.
+//!
+//! A pool in pooler mode (`pooler=transaction` in its URL, see
+//! `pgflow_db::pool`) has no connection that could `LISTEN`: without a listen
+//! URL the hub never connects and waits poll, which it logs once.
 
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
@@ -14,7 +18,7 @@ use std::time::Duration;
 use serde_json::Value;
 use sqlx::postgres::{PgConnectOptions, PgListener, PgPoolOptions};
 use tokio::sync::broadcast;
-use tracing::{debug, warn};
+use tracing::{debug, info, warn};
 use uuid::Uuid;
 
 /// The channel the SQL core sends run and step events on.
@@ -43,7 +47,8 @@ pub(crate) enum Wake {
 
 /// The shared listener of one client.
 pub(crate) struct RunEvents {
-    options: PgConnectOptions,
+    /// `None`: nothing to listen on (pooler mode without a listen URL).
+    options: Option<PgConnectOptions>,
     state: Mutex<State>,
 }
 
@@ -52,6 +57,8 @@ struct State {
     /// Whether the listener task is alive. Only changed under the lock, so
     /// a subscriber either sees a running task or starts one.
     running: bool,
+    /// The "waits poll" notice was logged (once per client).
+    told_polling: bool,
 }
 
 impl std::fmt::Debug for RunEvents {
@@ -65,12 +72,17 @@ impl std::fmt::Debug for RunEvents {
 }
 
 impl RunEvents {
-    /// A hub that will listen with `options` (not connected yet).
-    pub(crate) fn new(options: PgConnectOptions) -> Arc<Self> {
+    /// A hub that will listen with `options` (not connected yet), or never
+    /// with `None`.
+    pub(crate) fn new(options: Option<PgConnectOptions>) -> Arc<Self> {
         let (tx, _) = broadcast::channel(CAPACITY);
         Arc::new(RunEvents {
             options,
-            state: Mutex::new(State { tx, running: false }),
+            state: Mutex::new(State {
+                tx,
+                running: false,
+                told_polling: false,
+            }),
         })
     }
 
@@ -81,9 +93,19 @@ impl RunEvents {
     pub(crate) fn subscribe(self: &Arc<Self>) -> broadcast::Receiver<Wake> {
         let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
         let rx = state.tx.subscribe();
-        if !state.running {
-            state.running = true;
-            tokio::spawn(listen_loop(Arc::clone(self)));
+        match &self.options {
+            Some(options) if !state.running => {
+                state.running = true;
+                tokio::spawn(listen_loop(Arc::clone(self), options.clone()));
+            }
+            Some(_) => {}
+            None if !state.told_polling => {
+                state.told_polling = true;
+                info!(
+                    "pooler mode and no listen URL: not listening for run events; waits poll every second"
+                );
+            }
+            None => {}
         }
         rx
     }
@@ -110,15 +132,19 @@ impl RunEvents {
 /// on their own meanwhile, so a listener that cannot connect (a pooler in
 /// transaction mode refusing the session, a server that is down) only costs
 /// latency.
-async fn listen_loop(hub: Arc<RunEvents>) {
+async fn listen_loop(hub: Arc<RunEvents>, options: PgConnectOptions) {
     let mut delay = RECONNECT_MIN;
+    // Warn about the first failure of a streak only: a listener that cannot
+    // connect (a pooler refusing LISTEN, a server that is down) retries for
+    // as long as anyone waits, and waits poll meanwhile.
+    let mut failing = false;
     loop {
         let own = PgPoolOptions::new()
             .max_connections(1)
             .acquire_timeout(Duration::from_secs(10))
             .max_lifetime(None)
             .idle_timeout(None)
-            .connect_lazy_with(hub.options.clone());
+            .connect_lazy_with(options.clone());
         let connected = async {
             let mut l = PgListener::connect_with(&own).await?;
             l.listen(EVENTS_CHANNEL).await?;
@@ -129,6 +155,7 @@ async fn listen_loop(hub: Arc<RunEvents>) {
             Ok(mut listener) => {
                 debug!(channel = EVENTS_CHANNEL, "listening for run events");
                 delay = RECONNECT_MIN;
+                failing = false;
                 hub.send(Wake::All);
                 if relay(&hub, &mut listener).await {
                     drop(listener);
@@ -136,10 +163,17 @@ async fn listen_loop(hub: Arc<RunEvents>) {
                     return;
                 }
             }
-            Err(e) => warn!(
+            Err(e) if !failing => {
+                failing = true;
+                warn!(
+                    error = %e,
+                    "cannot listen for run events; waits poll every second until it can"
+                );
+            }
+            Err(e) => debug!(
                 error = %e,
                 retry_in_ms = delay.as_millis() as u64,
-                "cannot listen for run events; waits poll every second meanwhile"
+                "still cannot listen for run events"
             ),
         }
         own.close().await;

@@ -54,10 +54,16 @@ pub use sqlx;
 
 /// Opens a connection pool to `url` (`postgres://user:password@host/db`) of
 /// at most 10 connections, enough for a worker and a client in one process.
-/// For other settings build a [`sqlx::postgres::PgPoolOptions`] yourself.
+/// `?pooler=transaction` in the URL turns on pooler mode for PgBouncer in
+/// transaction mode (see [`pgflow_db::pool`]). For other settings build a
+/// [`sqlx::postgres::PgPoolOptions`] yourself, with the options of
+/// [`pgflow_db::pool::connect_options`].
 pub async fn connect(url: &str) -> Result<sqlx::PgPool, sqlx::Error> {
+    let options = pgflow_db::pool::connect_options(url)
+        .map_err(|e| sqlx::Error::Configuration(Box::new(e)))?
+        .options;
     sqlx::postgres::PgPoolOptions::new()
         .max_connections(10)
-        .connect(url)
+        .connect_with(options)
         .await
 }

@@ -54,6 +54,10 @@ struct Args {
     /// Long-poll with read_with_poll + start_tasks instead of LISTEN + claim_tasks.
     #[arg(long)]
     no_listen: bool,
+    /// A direct URL for LISTEN only (the `--url` may go through a pooler,
+    /// `?pooler=transaction`).
+    #[arg(long)]
+    listen_url: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -231,10 +235,23 @@ async fn main() -> ExitCode {
                 .unwrap_or_else(|_| "info,sqlx=warn".into()),
         )
         .init();
-    let options = match args.url.parse::<PgConnectOptions>() {
-        Ok(o) => o.application_name("pgflow-test-worker"),
+    // Through pgflow_db::pool, which understands `pooler=transaction`.
+    let options = match pgflow::db::pool::connect_options(&args.url) {
+        Ok(o) => o.options.application_name("pgflow-test-worker"),
         Err(e) => {
             eprintln!("bad --url: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let listen_options = match args
+        .listen_url
+        .as_deref()
+        .map(str::parse::<PgConnectOptions>)
+    {
+        None => None,
+        Some(Ok(o)) => Some(o.application_name("pgflow-test-worker-listen")),
+        Some(Err(e)) => {
+            eprintln!("bad --listen-url: {e}");
             return ExitCode::FAILURE;
         }
     };
@@ -264,6 +281,7 @@ async fn main() -> ExitCode {
         shutdown_grace: Duration::from_millis(args.grace_ms),
         max_backoff: Duration::from_secs(1),
         listen: !args.no_listen,
+        listen_options,
         ..Default::default()
     };
     let mut worker = Worker::new(pool, config);

@@ -5,12 +5,10 @@
 
 use std::net::SocketAddr;
 use std::process::ExitCode;
-use std::str::FromStr;
 
 use anyhow::Context as _;
 use pgflow_dashboard::{Dashboard, DashboardConfig};
 use pgflow_db::error::redact_url;
-use sqlx::postgres::PgConnectOptions;
 
 use crate::Context;
 
@@ -39,8 +37,17 @@ pub async fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
     pgflow_dashboard::security::check_listen(args.listen, auth_token.as_deref())
         .map_err(anyhow::Error::msg)?;
     let url = ctx.url()?;
-    let options = PgConnectOptions::from_str(url)
+    let parsed = pgflow_db::pool::connect_options(url)
         .with_context(|| format!("invalid database URL {}", redact_url(url)))?;
+    if parsed.pooler {
+        // It LISTENs and prepares its queries: both need a session.
+        anyhow::bail!(
+            "the dashboard needs a direct connection, not one through a transaction-mode pooler: \
+             give it the database's own address, without pooler=transaction ({})",
+            redact_url(url)
+        );
+    }
+    let options = parsed.options;
     let config = DashboardConfig {
         listen: args.listen,
         allow_actions: args.allow_actions,

@@ -60,6 +60,11 @@ pub struct Args {
     /// flows and steps, never inputs or outputs.
     #[arg(long, value_name = "ADDR", env = "PGFLOW_WORKER_METRICS_LISTEN")]
     pub metrics_listen: Option<SocketAddr>,
+    /// A direct connection (not through a pooler) used only to LISTEN for
+    /// task notifications. With `?pooler=transaction` in the database URL and
+    /// no listen URL the worker long-polls instead.
+    #[arg(long, env = "PGFLOW_LISTEN_URL", hide_env_values = true)]
+    pub listen_url: Option<String>,
 }
 
 /// Loads the flows, then serves them until a signal.
@@ -68,6 +73,12 @@ pub async fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
     // One reading connection per flow, room for reports, and LISTEN is extra.
     let flows_hint = args.flows.len().max(1) as u32;
     let pool = connect(url, args.concurrency + flows_hint + 2).await?;
+    let listen_options = args
+        .listen_url
+        .as_deref()
+        .filter(|u| !u.is_empty())
+        .map(listen_options)
+        .transpose()?;
     let resources = Resources::new()
         .map_err(|e| anyhow::anyhow!("cannot build the HTTP client: {e}"))?
         .with_allow_exec(args.allow_exec);
@@ -116,6 +127,7 @@ pub async fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
         heartbeat_interval: args.heartbeat_interval,
         shutdown_grace: args.shutdown_grace,
         metrics,
+        listen_options,
         ..WorkerConfig::default()
     };
     let mut worker = Worker::new(pool.clone(), config);
@@ -183,4 +195,18 @@ async fn serve_metrics(addr: SocketAddr) -> anyhow::Result<WorkerMetrics> {
     });
     eprintln!("metrics on http://{bound}/metrics");
     Ok(metrics)
+}
+
+/// The options of `--listen-url`: a session of its own, so never a pooler's.
+fn listen_options(url: &str) -> anyhow::Result<sqlx::postgres::PgConnectOptions> {
+    let shown = pgflow_db::error::redact_url(url);
+    let parsed = pgflow_db::pool::connect_options(url)
+        .map_err(|e| anyhow::anyhow!("--listen-url {shown}: {e}"))?;
+    if parsed.pooler {
+        bail!(
+            "--listen-url {shown}: LISTEN needs a session of its own; give the database's \
+             direct address, without pooler=transaction"
+        );
+    }
+    Ok(parsed.options)
 }

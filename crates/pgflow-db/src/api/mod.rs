@@ -33,13 +33,24 @@
 /// `call!(<kind> "<file>.sql", "<function>", <fetch>(<executor>), <args>...)`,
 /// with `rows` (`sqlx::query_as`: `FromRow` structs or tuples), `scalar`
 /// (`sqlx::query_scalar`) or `query` (`sqlx::query`, e.g. with `execute`).
+///
+/// In pooler mode ([`crate::pool`]) the same query goes out as one simple
+/// query with its arguments rendered as literals ([`simple`]).
 macro_rules! call {
     ($kind:ident $file:literal, $function:expr, $fetch:ident($ex:expr) $(, $arg:expr)* $(,)?) => {
-        $crate::api::call!(@ $kind, concat!(env!("CARGO_MANIFEST_DIR"), "/queries/", $file))
-            $(.bind($arg))*
-            .$fetch($ex)
-            .await
-            .or_api($function)
+        if $crate::pool::pooler_mode() {
+            let sql = $crate::api::simple::render(
+                include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/queries/", $file)),
+                &[$(&$arg as &dyn $crate::api::simple::Literal),*],
+            );
+            $crate::api::simple::$kind::$fetch($ex, &sql).await.or_api($function)
+        } else {
+            $crate::api::call!(@ $kind, concat!(env!("CARGO_MANIFEST_DIR"), "/queries/", $file))
+                $(.bind($arg))*
+                .$fetch($ex)
+                .await
+                .or_api($function)
+        }
     };
     (@ rows, $path:expr) => { sqlx::query_as(include_str!($path)) };
     (@ scalar, $path:expr) => { sqlx::query_scalar(include_str!($path)) };
@@ -52,6 +63,7 @@ mod error;
 pub mod handlers;
 pub mod maintenance;
 pub mod runs;
+pub mod simple;
 pub mod tasks;
 pub mod workers;
 
