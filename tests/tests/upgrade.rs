@@ -171,3 +171,38 @@ async fn every_older_schema_upgrades_to_the_fresh_schema_and_keeps_its_runs() {
         );
     }
 }
+
+/// The upgrade that changed what claim_tasks returns (drop and create) and added
+/// start_worker_tasks keeps a worker role set up by the previous version able to claim.
+#[tokio::test]
+async fn a_worker_role_of_the_previous_version_can_still_claim_after_upgrading() {
+    let latest = pgflow_db::migrations::latest_version().expect("migrations exist");
+    let db = TestDb::empty().await;
+    install_through(db.url(), latest - 1)
+        .await
+        .expect("old install");
+    let role = format!("ts_worker_{}", uuid::Uuid::new_v4().simple());
+    sqlx::query("select pgflow.setup_roles($1, $1 || '_reader')")
+        .bind(&role)
+        .execute(db.pool())
+        .await
+        .unwrap();
+    install(db.url()).await.expect("upgrade");
+    for function in [
+        "pgflow.claim_tasks(text, uuid, uuid, integer, integer)",
+        "pgflow.start_worker_tasks(text, bigint[], uuid)",
+    ] {
+        let (role_may, public_may): (bool, bool) = sqlx::query_as(
+            "select has_function_privilege($1, $2, 'execute'),
+                    exists (select 1 from pg_proc p, aclexplode(coalesce(p.proacl, acldefault('f', p.proowner))) a
+                             where p.oid = $2::regprocedure and a.grantee = 0)",
+        )
+        .bind(&role)
+        .bind(function)
+        .fetch_one(db.pool())
+        .await
+        .unwrap();
+        assert!(role_may, "{role} lost EXECUTE on {function}");
+        assert!(!public_may, "PUBLIC may execute {function}");
+    }
+}
