@@ -2,7 +2,7 @@
 -- pgflow.setup_roles (pgflow-rs extension): creates (when missing) two NOLOGIN roles and
 -- grants them the least they need; give them to login roles with GRANT ... TO.
 --   worker_role: register and heartbeat in pgflow.workers, read run inputs, and call the
---     worker functions read_with_poll, start_tasks, claim_tasks, complete_task(s), fail_task,
+--     worker functions read_with_poll, start_tasks, start_worker_tasks, claim_tasks, complete_task(s), fail_task,
 --     mark_worker_stopped, requeue_stalled_tasks and
 --     ensure_flow_compiled (which for this role only verifies a flow, or creates a missing
 --     one when pgflow.config.workers_may_compile is on), record usage (record_task_usage,
@@ -48,6 +48,7 @@ begin
   execute format('grant execute on function
       pgflow.read_with_poll(text, integer, integer, integer, integer),
       pgflow.start_tasks(text, bigint[], uuid),
+      pgflow.start_worker_tasks(text, bigint[], uuid),
       pgflow.claim_tasks(text, uuid, uuid, integer, integer),
       pgflow.complete_task(uuid, text, integer, jsonb),
       pgflow.complete_tasks(jsonb),

@@ -34,3 +34,4 @@ mod worker_builtin;
 mod worker_flows;
 mod worker_lifecycle;
 mod worker_resilience;
+mod worker_settings;

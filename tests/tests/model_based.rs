@@ -300,6 +300,9 @@ async fn claim(pool: &PgPool, flow: &str, worker: Uuid, qty: i32) -> Vec<Task> {
     api::claim_tasks(pool, flow, worker, Uuid::new_v4(), qty, 30)
         .await
         .unwrap_or_else(|e| panic!("claim_tasks({flow}) failed: {e}"))
+        .into_iter()
+        .map(|claimed| claimed.task)
+        .collect()
 }
 
 /// Runs `case` through SQL and the models side by side; returns both outcomes per run.

@@ -36,6 +36,9 @@ async fn claim(pool: &PgPool, worker: Uuid) -> Vec<Task> {
     api::claim_tasks(pool, "stale", worker, Uuid::new_v4(), 100, 30)
         .await
         .unwrap()
+        .into_iter()
+        .map(|claimed| claimed.task)
+        .collect()
 }
 
 /// Marks `worker` stopped and runs the stall sweep; returns the number requeued.

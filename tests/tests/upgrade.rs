@@ -178,8 +178,7 @@ async fn every_older_schema_upgrades_to_the_fresh_schema_and_keeps_its_runs() {
 #[tokio::test]
 async fn an_existing_worker_role_can_serve_pgflow_worker_after_upgrade() {
     let db = TestDb::empty().await;
-    let latest = pgflow_db::migrations::latest_version().expect("migrations exist");
-    install_through(db.url(), latest - 1)
+    install_through(db.url(), version_before("worker_role"))
         .await
         .expect("old install");
     let (worker_role, reader_role) = (format!("upw_{}", db.name()), format!("upr_{}", db.name()));
@@ -212,4 +211,50 @@ async fn an_existing_worker_role_can_serve_pgflow_worker_after_upgrade() {
         !granted(may(&reader_role)).await,
         "reader role after upgrade"
     );
+}
+
+/// The upgrade that changed what claim_tasks returns (drop and create) and added
+/// start_worker_tasks keeps a worker role set up by the previous version able to claim.
+#[tokio::test]
+async fn a_worker_role_of_the_previous_version_can_still_claim_after_upgrading() {
+    let db = TestDb::empty().await;
+    install_through(db.url(), version_before("task_settings"))
+        .await
+        .expect("old install");
+    let role = format!("ts_worker_{}", uuid::Uuid::new_v4().simple());
+    sqlx::query("select pgflow.setup_roles($1, $1 || '_reader')")
+        .bind(&role)
+        .execute(db.pool())
+        .await
+        .unwrap();
+    install(db.url()).await.expect("upgrade");
+    for function in [
+        "pgflow.claim_tasks(text, uuid, uuid, integer, integer)",
+        "pgflow.start_worker_tasks(text, bigint[], uuid)",
+    ] {
+        let (role_may, public_may): (bool, bool) = sqlx::query_as(
+            "select has_function_privilege($1, $2, 'execute'),
+                    exists (select 1 from pg_proc p, aclexplode(coalesce(p.proacl, acldefault('f', p.proowner))) a
+                             where p.oid = $2::regprocedure and a.grantee = 0)",
+        )
+        .bind(&role)
+        .bind(function)
+        .fetch_one(db.pool())
+        .await
+        .unwrap();
+        assert!(role_may, "{role} lost EXECUTE on {function}");
+        assert!(!public_may, "PUBLIC may execute {function}");
+    }
+}
+
+/// The version just before the migration named `name` (`V<n>__<name>`): the
+/// schema a database had when that migration was new.
+fn version_before(name: &str) -> i32 {
+    let suffix = format!("__{name}");
+    let found = pgflow_db::migrations::names()
+        .into_iter()
+        .find(|m| m.ends_with(&suffix))
+        .unwrap_or_else(|| panic!("no migration named {name}"));
+    let version: i32 = found[1..found.find("__").unwrap()].parse().unwrap();
+    version - 1
 }

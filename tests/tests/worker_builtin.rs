@@ -61,7 +61,7 @@ async fn builtin_steps_run_next_to_rust_steps_and_usage_is_kept_per_attempt() {
         .step(
             StepDef::single("load"),
             |_input: Value, ctx: TaskContext| async move {
-                let attempt = ctx.attempt().await.map_err(|e| e.to_string())?;
+                let attempt = ctx.attempt();
                 let recorded = ctx
                     .report_usage(&usage("m-1", 10 * attempt as u64, 5))
                     .await
@@ -193,7 +193,7 @@ async fn a_killed_workers_attempt_is_not_counted_as_the_completing_one() {
             .step(
                 StepDef::single("ask"),
                 |_input: Value, ctx: TaskContext| async move {
-                    let attempt = ctx.attempt().await.map_err(|e| e.to_string())?;
+                    let attempt = ctx.attempt();
                     ctx.report_usage(&usage("m-2", 100, 7))
                         .await
                         .map_err(|e| e.to_string())?;

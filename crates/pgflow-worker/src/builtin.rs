@@ -2,9 +2,7 @@
 //! [`pgflow_handlers`] spec wrapped as a step handler.
 
 use std::sync::Arc;
-use std::time::Duration;
 
-use pgflow_core::Flow;
 use pgflow_handlers::{PreparedHandler, Registry, Resources, SpecError, TaskEnv};
 use serde_json::Value;
 
@@ -74,17 +72,16 @@ impl BuiltinHandler {
     }
 
     /// The handler as every step handler is stored: it reads the attempt
-    /// number, runs with the step's deadline, records LLM usage against the
+    /// number, runs with the step's deadline (the timeout the database
+    /// returned with the task), records LLM usage against the
     /// attempt, and keeps retryability and `Retry-After` for the report.
-    pub(crate) fn erase(self, timeout: Duration) -> ErasedHandler {
+    pub(crate) fn erase(self) -> ErasedHandler {
         let this = Arc::new(self);
         Arc::new(move |input: Value, ctx: TaskContext| {
             let this = this.clone();
             Box::pin(async move {
-                let deadline = tokio::time::Instant::now() + timeout;
-                // Templates may use the attempt; a database hiccup here must
-                // not fail the task, so 0 stands for "unknown".
-                let attempt = ctx.attempt().await.unwrap_or(0);
+                let deadline = tokio::time::Instant::now() + ctx.timeout();
+                let attempt = ctx.attempt();
                 let env = TaskEnv {
                     flow: ctx.flow_slug().to_string(),
                     run_id: ctx.run_id(),
@@ -115,9 +112,4 @@ impl BuiltinHandler {
             })
         })
     }
-}
-
-/// The step's timeout as the executor enforces it.
-pub(crate) fn step_timeout(flow: &Flow, step_slug: &str) -> Duration {
-    Duration::from_secs(flow.step_timeout(step_slug).max(1) as u64)
 }

@@ -15,7 +15,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::FutureExt;
-use pgflow_db::api::{self, StepTaskRecord};
+use pgflow_db::api::{self, ClaimedTask};
 use serde_json::Value;
 use sqlx::PgPool;
 use tokio::sync::mpsc;
@@ -31,7 +31,7 @@ use crate::wakeup::Wakeup;
 
 /// A successful result waiting in the flow's result buffer.
 pub(crate) struct Completed {
-    task: StepTaskRecord,
+    task: ClaimedTask,
     output: Value,
     span: Span,
 }
@@ -77,7 +77,7 @@ fn panic_message(payload: &(dyn Any + Send)) -> String {
 impl Executor {
     /// Runs the task and reports its outcome. Never panics, never returns an
     /// error: every failure ends as a `fail_task` or a log line.
-    pub(crate) async fn run(self: Arc<Self>, task: StepTaskRecord) {
+    pub(crate) async fn run(self: Arc<Self>, task: ClaimedTask) {
         let span = info_span!(
             "task",
             flow = %self.flow.flow.slug(),
@@ -85,6 +85,7 @@ impl Executor {
             step = %task.step_slug,
             task_index = task.task_index,
             msg_id = task.msg_id,
+            attempt = task.attempts_count,
         );
         async move {
             let started = std::time::Instant::now();
@@ -214,7 +215,10 @@ impl Executor {
     }
 
     /// Runs the handler; a failure carries the delay a server asked for.
-    async fn execute(&self, task: &StepTaskRecord) -> Result<Value, (String, Option<Duration>)> {
+    /// The timeout is the step's as the database returned it with the task
+    /// (not this worker's definition), so a changed `opt_timeout` applies
+    /// to the next task without a restart.
+    async fn execute(&self, task: &ClaimedTask) -> Result<Value, (String, Option<Duration>)> {
         let Some(handler) = self.flow.handlers.get(&task.step_slug).cloned() else {
             return Err((
                 format!(
@@ -235,19 +239,22 @@ impl Executor {
             step_slug: task.step_slug.clone(),
             task_index: task.task_index,
             msg_id: task.msg_id,
+            attempt: task.attempts_count,
+            timeout: task.timeout(),
             worker_id: self.worker_id,
             pool: self.pool.clone(),
             run_inputs: self.run_inputs.clone(),
         };
-        let timeout_secs = self.flow.flow.step_timeout(&task.step_slug).max(1) as u64;
+        let timeout = task.timeout();
         debug!("handler starting");
         // catch_unwind keeps a panicking handler from taking the worker down;
         // the timeout drops (cancels) a handler that overruns its step timeout.
         let guarded = AssertUnwindSafe(handler(input, ctx)).catch_unwind();
-        match tokio::time::timeout(Duration::from_secs(timeout_secs), guarded).await {
+        match tokio::time::timeout(timeout, guarded).await {
             Err(_) => Err((
                 format!(
-                    "handler timed out: exceeded the step timeout of {timeout_secs}s and was cancelled"
+                    "handler timed out: exceeded the step timeout of {}s and was cancelled",
+                    timeout.as_secs()
                 ),
                 None,
             )),
@@ -266,7 +273,7 @@ impl Executor {
     /// harmless.
     async fn report(
         &self,
-        task: &StepTaskRecord,
+        task: &ClaimedTask,
         mut outcome: Result<Value, String>,
         retry_after: Option<Duration>,
     ) {
@@ -313,7 +320,7 @@ impl Executor {
                                 "task attempt failed"
                             );
                             self.postpone_retry(task, row.as_ref(), retry_after).await;
-                            self.wake_for_retry(row.as_ref(), retry_after);
+                            self.wake_for_retry(task, row.as_ref(), retry_after);
                         }
                     }
                     return;
@@ -349,19 +356,18 @@ impl Executor {
 impl Executor {
     /// A server asked for more time than the step's backoff (`Retry-After`
     /// on a 429 or 503): keep the requeued message hidden that long. Best
-    /// effort: when this fails the retry merely comes sooner.
+    /// effort: when this fails the retry merely comes sooner. The backoff
+    /// compared with is the one the database returned with the task.
     async fn postpone_retry(
         &self,
-        task: &StepTaskRecord,
+        task: &ClaimedTask,
         row: Option<&api::TaskRow>,
         retry_after: Option<Duration>,
     ) {
         let (Some(row), Some(wait)) = (row, retry_after) else {
             return;
         };
-        if row.status != api::TaskStatus::Queued
-            || wait <= self.flow.retry_delay(&row.step_slug, row.attempts_count)
-        {
+        if row.status != api::TaskStatus::Queued || wait <= task.retry_delay() {
             return;
         }
         let secs = i32::try_from(wait.as_secs_f64().ceil() as u64)
@@ -384,15 +390,17 @@ impl Executor {
 
     /// A retried task's message becomes visible after the backoff without
     /// any notification: have the poller look again then.
-    fn wake_for_retry(&self, row: Option<&api::TaskRow>, retry_after: Option<Duration>) {
+    fn wake_for_retry(
+        &self,
+        task: &ClaimedTask,
+        row: Option<&api::TaskRow>,
+        retry_after: Option<Duration>,
+    ) {
         let (Some(row), Some(wakeup)) = (row, &self.wakeup) else {
             return;
         };
         if row.status == api::TaskStatus::Queued {
-            let delay = self
-                .flow
-                .retry_delay(&row.step_slug, row.attempts_count)
-                .max(retry_after.unwrap_or_default());
+            let delay = task.retry_delay().max(retry_after.unwrap_or_default());
             wakeup.wake_at(tokio::time::Instant::now() + delay + WAKE_MARGIN);
         }
     }

@@ -8,7 +8,7 @@ use pgflow_core::{Flow, FlowBuilder, FlowError, StepDef, StepType};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-use crate::builtin::{step_timeout, BuiltinHandler};
+use crate::builtin::BuiltinHandler;
 use crate::handler::{erase, ErasedHandler, TaskContext};
 
 /// A validated flow whose every step has a handler.
@@ -70,22 +70,6 @@ impl WorkerFlow {
             .collect()
     }
 
-    /// The retry delay `fail_task` schedules after `attempts` attempts of a
-    /// step's task (`calculate_retry_delay`: base delay × 2^attempts), from
-    /// this definition. The database may differ (options can be changed
-    /// live); this is only used to wake up at about the right time.
-    pub(crate) fn retry_delay(&self, step_slug: &str, attempts: i32) -> std::time::Duration {
-        let base = self
-            .flow
-            .step(step_slug)
-            .and_then(|s| s.options.base_delay)
-            .or(self.flow.options().base_delay)
-            .unwrap_or(5)
-            .max(0) as u64;
-        let secs = base.saturating_mul(1u64 << attempts.clamp(0, 20));
-        std::time::Duration::from_secs(secs.min(24 * 3600))
-    }
-
     /// True when the step's handler takes the run input (a root single step);
     /// otherwise it takes `start_tasks`' `input` (deps object or map element).
     pub(crate) fn takes_flow_input(&self, step_slug: &str) -> bool {
@@ -120,7 +104,10 @@ impl WorkerFlowBuilder {
     }
 
     /// Default task timeout in seconds (>= 3); the worker also cancels a
-    /// handler that runs longer than its step's timeout.
+    /// handler that runs longer than its step's timeout. This is what the
+    /// flow is compiled with; afterwards the database rules: the worker
+    /// takes each task's timeout from `pgflow.steps`/`pgflow.flows` as it
+    /// claims the task.
     pub fn timeout(mut self, secs: i32) -> Self {
         self.flow = self.flow.timeout(secs);
         self
@@ -159,10 +146,7 @@ impl WorkerFlowBuilder {
         let flow = self.flow.build()?;
         let mut handlers = self.handlers;
         for (slug, handler) in self.builtin {
-            // The deadline a built-in handler works to is its step's timeout,
-            // known once flow defaults are applied.
-            let timeout = step_timeout(&flow, &slug);
-            handlers.insert(slug, handler.erase(timeout));
+            handlers.insert(slug, handler.erase());
         }
         Ok(WorkerFlow { flow, handlers })
     }

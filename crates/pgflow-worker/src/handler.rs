@@ -118,6 +118,8 @@ pub struct TaskContext {
     pub(crate) step_slug: String,
     pub(crate) task_index: i32,
     pub(crate) msg_id: i64,
+    pub(crate) attempt: i32,
+    pub(crate) timeout: std::time::Duration,
     pub(crate) worker_id: Uuid,
     pub(crate) pool: PgPool,
     pub(crate) run_inputs: Arc<RunInputCache>,
@@ -131,6 +133,8 @@ impl std::fmt::Debug for TaskContext {
             .field("step_slug", &self.step_slug)
             .field("task_index", &self.task_index)
             .field("msg_id", &self.msg_id)
+            .field("attempt", &self.attempt)
+            .field("timeout", &self.timeout)
             .field("worker_id", &self.worker_id)
             .finish()
     }
@@ -161,13 +165,16 @@ impl TaskContext {
     pub fn worker_id(&self) -> Uuid {
         self.worker_id
     }
-    /// Which attempt this is (1 for the first), read from the task row.
-    pub async fn attempt(&self) -> Result<i32, ApiError> {
-        Ok(
-            api::task_attempt(&self.pool, self.run_id, &self.step_slug, self.task_index)
-                .await?
-                .unwrap_or(0),
-        )
+    /// Which attempt this is (1 for the first), as the database counted it
+    /// when the task was claimed.
+    pub fn attempt(&self) -> i32 {
+        self.attempt
+    }
+    /// The step timeout this attempt runs under: the worker cancels the
+    /// handler when it is exceeded. Taken from the database with the task
+    /// (`pgflow.steps.opt_timeout`, else `pgflow.flows.opt_timeout`).
+    pub fn timeout(&self) -> std::time::Duration {
+        self.timeout
     }
 
     /// Records a metered call (an LLM request) against this attempt in

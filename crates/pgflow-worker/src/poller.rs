@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use pgflow_db::api::{self, ApiError, StepTaskRecord};
+use pgflow_db::api::{self, ApiError, ClaimedTask};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
@@ -24,7 +24,7 @@ use crate::wakeup::Wakeup;
 /// transient error so a lost reply strands nothing) and, when nothing is claimable, sleeps
 /// until `wakeup` fires (a `pgflow_tasks` notification for this flow, a local
 /// timer) or `max_poll_seconds` pass. Without it, it long-polls with
-/// `read_with_poll` and then calls `start_tasks`.
+/// `read_with_poll` and then calls `start_worker_tasks`.
 pub(crate) async fn poll_loop(
     exec: Arc<Executor>,
     cfg: WorkerConfig,
@@ -171,7 +171,7 @@ async fn claim(
     qty: usize,
     backoff: &mut Backoff,
     stop: &CancellationToken,
-) -> Option<Result<Vec<StepTaskRecord>, ApiError>> {
+) -> Option<Result<Vec<ClaimedTask>, ApiError>> {
     let claim_id = Uuid::new_v4();
     let mut attempt: u32 = 1;
     let started = std::time::Instant::now();
@@ -225,10 +225,11 @@ async fn claim(
 enum ReadOutcome {
     Stopped,
     Empty,
-    Claimed(Result<Vec<StepTaskRecord>, ApiError>),
+    Claimed(Result<Vec<ClaimedTask>, ApiError>),
 }
 
-/// The long-polling path (`listen` off): `read_with_poll`, then `start_tasks`.
+/// The long-polling path (`listen` off): `read_with_poll`, then
+/// `start_worker_tasks` (`start_tasks` plus each task's settings).
 async fn read_then_start(
     exec: &Executor,
     cfg: &WorkerConfig,
@@ -256,12 +257,12 @@ async fn read_then_start(
         Err(e) => return ReadOutcome::Claimed(Err(e)),
     };
     let msg_ids: Vec<i64> = messages.iter().map(|m| m.msg_id).collect();
-    // start_tasks is not raced against `stop`: once it commits, its tasks
+    // start_worker_tasks is not raced against `stop`: once it commits, its tasks
     // are ours and must run (or be recovered by the sweeper). Unlike the
     // listening path's claim_tasks, it cannot be replayed: if its reply is
     // lost, its tasks wait for the stall sweep (step timeout + 30 s).
     let started = std::time::Instant::now();
-    let claimed = api::start_tasks(&exec.pool, slug, &msg_ids, exec.worker_id).await;
+    let claimed = api::start_worker_tasks(&exec.pool, slug, &msg_ids, exec.worker_id).await;
     if let (Some(m), Ok(tasks)) = (&exec.metrics, &claimed) {
         m.claimed(slug, tasks.len(), started.elapsed());
     }

@@ -7,7 +7,7 @@ use pgflow_handlers::{Resources, StepSpecError};
 use serde_json::Value;
 use sqlx::PgPool;
 
-use crate::builtin::{step_timeout, BuiltinHandler};
+use crate::builtin::BuiltinHandler;
 use crate::flow::WorkerFlow;
 
 /// Why a flow could not be loaded from the database.
@@ -83,10 +83,7 @@ impl WorkerFlow {
         for step in flow.steps() {
             let handler = BuiltinHandler::prepare(&specs[&step.slug], resources)
                 .map_err(|e| e.in_step(flow_slug, step.slug.as_str()))?;
-            handlers.insert(
-                step.slug.clone(),
-                handler.erase(step_timeout(&flow, &step.slug)),
-            );
+            handlers.insert(step.slug.clone(), handler.erase());
         }
         Ok(WorkerFlow { flow, handlers })
     }

@@ -12,6 +12,10 @@
 //!   that is not JSON.
 //! - `nulmap`: `each` doubles its element, but returns an output jsonb refuses
 //!   (a NUL character) on the first attempt of elements divisible by 5.
+//! - `dbsettings`: three root steps defined with a 60 s timeout and a 1 s base delay, which
+//!   tests then change in `pgflow.steps`: `slow` sleeps 10 s (1 attempt); `second` fails its
+//!   first attempt and returns the attempt number `TaskContext` reports; `delayed` always
+//!   fails (2 attempts). All skip when exhausted.
 //! - `chain`: first(n)=n+1 → flaky=first*10, failing its first attempt
 //!   (max 10 attempts, 1 s base delay) → last=flaky+1.
 //!
@@ -33,7 +37,7 @@ struct Args {
     /// Database URL.
     #[arg(long)]
     url: String,
-    /// Flows to serve (diamond, bigmap, failing, chain, nulmap).
+    /// Flows to serve (diamond, bigmap, failing, chain, nulmap, dbsettings).
     #[arg(long = "flow", required = true)]
     flows: Vec<String>,
     #[arg(long, default_value_t = 10)]
@@ -187,6 +191,32 @@ fn nulmap(task_ms: u64) -> WorkerFlow {
         .expect("valid flow")
 }
 
+fn dbsettings() -> WorkerFlow {
+    let step = |slug: &str, attempts: i32| {
+        StepDef::single(slug)
+            .max_attempts(attempts)
+            .when_exhausted(WhenMode::Skip)
+    };
+    WorkerFlow::builder("dbsettings")
+        .timeout(60)
+        .base_delay(1)
+        .step(step("slow", 1), |_: serde_json::Value, _| async move {
+            tokio::time::sleep(Duration::from_secs(10)).await;
+            R::Ok("slept 10 s")
+        })
+        .step(step("second", 3), |_: serde_json::Value, ctx| async move {
+            if ctx.attempt() == 1 {
+                return Err("second: fails on its first attempt".to_string());
+            }
+            R::Ok(ctx.attempt())
+        })
+        .step(step("delayed", 2), |_: serde_json::Value, _| async move {
+            R::<i64>::Err("delayed: always fails".into())
+        })
+        .build()
+        .expect("valid flow")
+}
+
 fn chain() -> WorkerFlow {
     WorkerFlow::builder("chain")
         .timeout(3)
@@ -292,6 +322,7 @@ async fn main() -> ExitCode {
             "failing" => failing(),
             "chain" => chain(),
             "nulmap" => nulmap(args.task_ms),
+            "dbsettings" => dbsettings(),
             other => {
                 eprintln!("unknown flow {other}");
                 return ExitCode::FAILURE;

@@ -10,7 +10,7 @@
 //!   until the `ReadyForQuery` that follows (sent after the implicit
 //!   transaction committed), then cuts the connection without forwarding any
 //!   of it. The client sees a dropped connection for a call that did commit.
-//!   The same can be done to claims (`start_tasks` and `claim_tasks` calls).
+//!   The same can be done to claims (`start_tasks`, `start_worker_tasks` and `claim_tasks` calls).
 //!
 //! It follows the wire protocol only as far as needed: message framing in
 //! both directions, `Parse`/`Bind`/`Query` from the client, `ReadyForQuery`
@@ -202,7 +202,9 @@ fn frame(tag: u8, body: &[u8], with_type: bool) -> Vec<u8> {
 
 /// Whether a statement's SQL claims tasks.
 fn is_claim(sql: &str) -> bool {
-    sql.contains("pgflow.start_tasks(") || sql.contains("pgflow.claim_tasks(")
+    sql.contains("pgflow.start_tasks(")
+        || sql.contains("pgflow.start_worker_tasks(")
+        || sql.contains("pgflow.claim_tasks(")
 }
 
 /// The NUL-terminated strings at the start of `body`.

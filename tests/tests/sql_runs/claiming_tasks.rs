@@ -148,3 +148,82 @@ async fn claim_tasks_is_idempotent_per_claim_id() {
     .await;
     assert!(e.message.contains("claim_id"), "{e:?}");
 }
+
+/// The worker obeys the settings the database returns with each task, so they must be the
+/// effective ones (the step's option, else the flow's) as the rows are now, with the attempt
+/// number the start just counted, on both claim paths and on a replayed claim.
+#[tokio::test]
+async fn claimed_tasks_carry_their_attempt_and_the_current_step_settings() {
+    use pgflow_db::api;
+    let (db, w) = with_flow(
+        "st",
+        "select pgflow.create_flow('st', max_attempts => 3, base_delay => 5, timeout => 60);
+         select pgflow.add_step('st', 'own', timeout => 30);
+         select pgflow.add_step('st', 'flows');",
+    )
+    .await;
+    let pool = db.pool();
+    exec(
+        pool,
+        "update pgflow.steps set opt_timeout = 7, opt_base_delay = 2 where step_slug = 'own';
+         update pgflow.flows set opt_timeout = 9, opt_max_attempts = 4 where flow_slug = 'st';",
+    )
+    .await;
+    let run = start(pool, "st", json!({})).await;
+    let settings = |t: &api::ClaimedTask| {
+        (
+            t.step_slug.clone(),
+            t.attempts_count,
+            t.max_attempts,
+            t.timeout_secs,
+            t.base_delay_secs,
+            t.retry_delay_secs,
+        )
+    };
+    let claim_id = uuid::Uuid::new_v4();
+    let mut first: Vec<_> = api::claim_tasks(pool, "st", w, claim_id, 10, 30)
+        .await
+        .unwrap()
+        .iter()
+        .map(settings)
+        .collect();
+    first.sort();
+    // retry_delay = calculate_retry_delay(base_delay, attempts_count) = base × 2.
+    assert_eq!(
+        first,
+        vec![
+            ("flows".into(), 1, 4, 9, 5, 10),
+            ("own".into(), 1, 4, 7, 2, 4),
+        ]
+    );
+    let mut replayed: Vec<_> = api::claim_tasks(pool, "st", w, claim_id, 10, 30)
+        .await
+        .unwrap()
+        .iter()
+        .map(settings)
+        .collect();
+    replayed.sort();
+    assert_eq!(replayed, first);
+
+    // The second attempt, through read_with_poll + start_worker_tasks, after another change.
+    fail(pool, run, "own", 0, "first attempt").await;
+    exec(
+        pool,
+        "update pgflow.steps set opt_base_delay = 3 where step_slug = 'own'",
+    )
+    .await;
+    make_visible(pool, "st").await;
+    let msgs: Vec<i64> = api::read_with_poll(pool, "st", 5, 10, 0, 100)
+        .await
+        .unwrap()
+        .iter()
+        .map(|m| m.msg_id)
+        .collect();
+    let second: Vec<_> = api::start_worker_tasks(pool, "st", &msgs, w)
+        .await
+        .unwrap()
+        .iter()
+        .map(settings)
+        .collect();
+    assert_eq!(second, vec![("own".into(), 2, 4, 7, 3, 12)]);
+}

@@ -204,7 +204,7 @@ pub async fn drive(
         }
         claimed += tasks.len();
         for task in &tasks {
-            match decide(task) {
+            match decide(&task.task) {
                 Outcome::Complete(output) => {
                     api::complete_task(
                         pool,

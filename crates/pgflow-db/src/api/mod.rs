@@ -87,7 +87,7 @@ pub use runs::{
     RunRow, RunState, RunWithStates, StepState,
 };
 pub use tasks::{
-    claim_tasks, complete_task, complete_tasks, fail_task, read_with_poll, start_tasks, Completion,
-    QueueMessage, StepTaskRecord, TaskRow,
+    claim_tasks, complete_task, complete_tasks, fail_task, read_with_poll, start_tasks,
+    start_worker_tasks, ClaimedTask, Completion, QueueMessage, StepTaskRecord, TaskRow,
 };
 pub use workers::{heartbeat, mark_worker_stopped, register_worker};

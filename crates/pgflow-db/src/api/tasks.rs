@@ -28,6 +28,52 @@ pub struct StepTaskRecord {
     pub flow_input: Option<Value>,
 }
 
+/// A task started by [`claim_tasks`] or [`start_worker_tasks`]
+/// (`pgflow.worker_task_record`): the [`StepTaskRecord`] plus the attempt
+/// number and the step's effective settings (the step's option, else the
+/// flow's) as the database had them when the task started. A worker obeys
+/// these, not its own flow definition, so changing `pgflow.steps` or
+/// `pgflow.flows` options takes effect with the next task, without a
+/// restart. Derefs to its [`StepTaskRecord`].
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+pub struct ClaimedTask {
+    /// The task and its input.
+    #[sqlx(flatten)]
+    pub task: StepTaskRecord,
+    /// This attempt's number (1 for the first).
+    pub attempts_count: i32,
+    /// Attempts the task gets in all.
+    pub max_attempts: i32,
+    /// The step timeout, in seconds: the message stays hidden that long
+    /// (+ 2 s) and the worker cancels a handler that runs longer.
+    pub timeout_secs: i32,
+    /// The retry base delay, in seconds.
+    pub base_delay_secs: i32,
+    /// Seconds `fail_task` keeps the message hidden if this attempt fails
+    /// (`calculate_retry_delay(base_delay, attempts_count)`).
+    pub retry_delay_secs: i32,
+}
+
+impl ClaimedTask {
+    /// The step timeout the handler must finish within (at least 1 s).
+    pub fn timeout(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(self.timeout_secs.max(1) as u64)
+    }
+
+    /// How long the task waits before its next attempt if this one fails.
+    pub fn retry_delay(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(self.retry_delay_secs.max(0) as u64)
+    }
+}
+
+impl std::ops::Deref for ClaimedTask {
+    type Target = StepTaskRecord;
+
+    fn deref(&self) -> &StepTaskRecord {
+        &self.task
+    }
+}
+
 /// The task row `complete_task`/`fail_task` return (the columns the worker
 /// looks at).
 #[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
@@ -91,6 +137,25 @@ pub async fn start_tasks<'e>(
     )
 }
 
+/// `pgflow.start_worker_tasks` (pgflow-rs extension): [`start_tasks`] that
+/// returns each task's attempt number and step settings ([`ClaimedTask`]),
+/// for workers that read with [`read_with_poll`].
+pub async fn start_worker_tasks<'e>(
+    ex: impl PgExecutor<'e>,
+    flow_slug: &str,
+    msg_ids: &[i64],
+    worker_id: Uuid,
+) -> Result<Vec<ClaimedTask>, ApiError> {
+    call!(
+        rows "start_worker_tasks.sql",
+        "pgflow.start_worker_tasks",
+        fetch_all(ex),
+        flow_slug,
+        msg_ids,
+        worker_id,
+    )
+}
+
 /// `pgflow.claim_tasks` (pgflow-rs extension): reads up to `qty` visible
 /// messages of the flow's queue without waiting (hiding them for `vt`
 /// seconds) and starts their tasks for `worker_id`, stamped with `claim_id`.
@@ -101,7 +166,8 @@ pub async fn start_tasks<'e>(
 /// claim, and retry a call that failed with a transient error (see
 /// [`ApiError::is_transient`]) with the same id. If the lost call had
 /// committed, the retry reads nothing and returns the tasks it started, so a
-/// lost reply strands nothing.
+/// lost reply strands nothing. Each task comes with its attempt number and
+/// its step's settings ([`ClaimedTask`]).
 ///
 /// [`register_worker`]: super::register_worker
 pub async fn claim_tasks<'e>(
@@ -111,7 +177,7 @@ pub async fn claim_tasks<'e>(
     claim_id: Uuid,
     qty: i32,
     vt: i32,
-) -> Result<Vec<StepTaskRecord>, ApiError> {
+) -> Result<Vec<ClaimedTask>, ApiError> {
     call!(
         rows "claim_tasks.sql",
         "pgflow.claim_tasks",
