@@ -17,7 +17,7 @@
 
 use crate::cli_nocode_pipeline::{serve, Llm};
 use crate::common;
-use crate::docs_snippets::blocks;
+use crate::docs_snippets::{blocks, drop_roles, roles_created_in};
 
 use std::net::{SocketAddr, TcpStream};
 use std::path::Path;
@@ -140,6 +140,43 @@ fn wait_for_port(line: &str, child: &mut Child) {
     }
 }
 
+/// Waits until a worker started by `line` has registered (the workers of
+/// earlier blocks stopped cleanly, so any live row is this one's).
+async fn wait_for_worker(pool: &sqlx::PgPool, line: &str, child: &mut Child) {
+    // Drained by a thread: the pipe stays open (a closed one would make the
+    // worker's next message fail) and its text explains an early exit.
+    let mut stderr = child.stderr.take().unwrap();
+    let collected = std::thread::spawn(move || {
+        let mut text = String::new();
+        let _ = std::io::Read::read_to_string(&mut stderr, &mut text);
+        text
+    });
+    let mut collected = Some(collected);
+    let mut exited = |status| -> ! {
+        let text = collected
+            .take()
+            .map(|t| t.join().unwrap())
+            .unwrap_or_default();
+        panic!("`{line}` exited ({status}) before registering:\n{text}")
+    };
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let live: i64 =
+            sqlx::query_scalar("select count(*) from pgflow.workers where stopped_at is null")
+                .fetch_one(pool)
+                .await
+                .unwrap();
+        if live > 0 {
+            return;
+        }
+        if let Some(status) = child.try_wait().unwrap() {
+            exited(status);
+        }
+        assert!(Instant::now() < deadline, "`{line}` never registered");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_shell_line_runs() {
     let db = TestDb::empty().await;
@@ -155,6 +192,10 @@ async fn every_shell_line_runs() {
     )
     .unwrap();
 
+    // Roles belong to the cluster: drop the login roles the lines create,
+    // before (a previous run's) and after.
+    let roles = roles_created_in("sh");
+    drop_roles(db.pool(), &roles).await;
     let mut ran = 0;
     for (file, lang, text) in blocks() {
         if lang != "sh" {
@@ -198,6 +239,9 @@ async fn every_shell_line_runs() {
                     wait_for_port(&filled, &mut child);
                     stop(&filled, child);
                 } else {
+                    if sub == Some("worker") {
+                        wait_for_worker(db.pool(), &filled, &mut child).await;
+                    }
                     background.push((filled, child));
                 }
             } else {
@@ -222,6 +266,7 @@ async fn every_shell_line_runs() {
         }
     }
     assert!(ran >= 8, "only {ran} shell lines found");
+    drop_roles(db.pool(), &roles).await;
 
     // The README's no-code pipeline ran to the end on the fake servers.
     let status: String = sqlx::query_scalar(

@@ -47,25 +47,35 @@ pub(crate) fn blocks() -> Vec<(String, String, String)> {
     found
 }
 
-#[tokio::test]
-async fn every_sql_snippet_runs() {
-    let db = TestDb::new().await;
-    // Roles belong to the cluster, not the test's database: drop the login
-    // roles the snippets create, before (a previous run's) and after.
-    let roles: Vec<String> = blocks()
+/// The roles that `create role NAME` in blocks of `lang` create.
+pub(crate) fn roles_created_in(lang: &str) -> Vec<String> {
+    blocks()
         .iter()
-        .filter(|(_, lang, _)| lang == "sql")
+        .filter(|(_, l, _)| l == lang)
         .flat_map(|(_, _, text)| {
             text.split("create role ")
                 .skip(1)
                 .map(|rest| rest.split_whitespace().next().unwrap().to_string())
                 .collect::<Vec<_>>()
         })
-        .collect();
-    let drop_roles = format!("drop role if exists {}", roles.join(", "));
+        .collect()
+}
+
+/// Drops `roles` if they exist (they belong to the cluster, not a test's database).
+pub(crate) async fn drop_roles(pool: &sqlx::PgPool, roles: &[String]) {
     if !roles.is_empty() {
-        sqlx::query(&drop_roles).execute(db.pool()).await.unwrap();
+        let sql = format!("drop role if exists {}", roles.join(", "));
+        sqlx::query(&sql).execute(pool).await.unwrap();
     }
+}
+
+#[tokio::test]
+async fn every_sql_snippet_runs() {
+    let db = TestDb::new().await;
+    // Roles belong to the cluster, not the test's database: drop the login
+    // roles the snippets create, before (a previous run's) and after.
+    let roles = roles_created_in("sql");
+    drop_roles(db.pool(), &roles).await;
     let mut ran = 0;
     for (file, lang, text) in blocks() {
         if lang != "sql" {
@@ -83,9 +93,7 @@ async fn every_sql_snippet_runs() {
         ran += 1;
     }
     assert!(ran >= 2, "the README's SQL snippets were not found");
-    if !roles.is_empty() {
-        sqlx::query(&drop_roles).execute(db.pool()).await.unwrap();
-    }
+    drop_roles(db.pool(), &roles).await;
     // The snippets leave no worker that looks crashed.
     let stale: i64 =
         sqlx::query_scalar("select count(*) from pgflow.workers where stopped_at is null")

@@ -270,20 +270,33 @@ async fn compile(pool: &PgPool, flow: &WorkerFlow, mode: CompileMode) -> Result<
 
 /// Waits for SIGINT (Ctrl-C) or SIGTERM.
 pub async fn shutdown_signal() -> Result<(), std::io::Error> {
+    shutdown_signal_listener()?.await;
+    Ok(())
+}
+
+/// Like [`shutdown_signal`], but listening from the moment it is called: a
+/// signal that arrives before the returned future is awaited (e.g. during
+/// start-up) is not lost, and does not kill the process with the default
+/// action either.
+pub fn shutdown_signal_listener(
+) -> Result<impl std::future::Future<Output = ()> + Send, std::io::Error> {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{signal, SignalKind};
         let mut term = signal(SignalKind::terminate())?;
         let mut int = signal(SignalKind::interrupt())?;
-        tokio::select! {
-            _ = term.recv() => {}
-            _ = int.recv() => {}
-        }
-        Ok(())
+        Ok(async move {
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = int.recv() => {}
+            }
+        })
     }
     #[cfg(not(unix))]
     {
-        tokio::signal::ctrl_c().await
+        Ok(async {
+            let _ = tokio::signal::ctrl_c().await;
+        })
     }
 }
 

@@ -69,6 +69,9 @@ pub struct Args {
 
 /// Loads the flows, then serves them until a signal.
 pub async fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
+    // Listen from the start: a SIGTERM during start-up (`docker stop` right
+    // after `up`) then stops the worker cleanly once it runs.
+    let stop_requested = pgflow_worker::shutdown_signal_listener()?;
     let url = ctx.url()?;
     // One reading connection per flow, room for reports, and LISTEN is extra.
     let flows_hint = args.flows.len().max(1) as u32;
@@ -147,7 +150,7 @@ pub async fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
             ""
         }
     );
-    pgflow_worker::shutdown_signal().await?;
+    stop_requested.await;
     eprintln!("shutting down: finishing in-flight tasks");
     running.shutdown().await?;
     Ok(ExitCode::SUCCESS)
