@@ -252,3 +252,61 @@ async fn when_exhausted_skip_cascade_skips_dependents_and_archives_map_siblings(
     assert_eq!(run_status(pool, run).await, "completed");
     assert_eq!(run_output(pool, run).await, Some(json!({"other": "o"})));
 }
+
+/// `skip_reason` is free text as upstream has it (tools that skip steps by hand
+/// write their own reasons), but a reason still goes exactly with status `skipped`.
+#[tokio::test]
+async fn a_step_may_be_skipped_by_hand_with_any_reason_but_only_consistently() {
+    let db = TestDb::new().await;
+    let pool = db.pool();
+    exec(
+        pool,
+        "select pgflow.create_flow('h');
+         select pgflow.add_step('h', 'first');
+         select pgflow.add_step('h', 'second', array['first']);",
+    )
+    .await;
+    let run = start(pool, "h", json!({})).await;
+    assert_eq!(step_state(pool, run, "second").await.status, "created");
+
+    exec(
+        pool,
+        &format!(
+            "update pgflow.step_states set status = 'skipped', skip_reason = 'manual', skipped_at = now()
+              where run_id = '{run}' and step_slug = 'second'"
+        ),
+    )
+    .await;
+    let second = step_state(pool, run, "second").await;
+    assert_eq!(
+        (second.status.as_str(), second.skip_reason.as_deref()),
+        ("skipped", Some("manual"))
+    );
+
+    let no_reason = expect_error(
+        pool,
+        &format!(
+            "update pgflow.step_states set skip_reason = null
+              where run_id = '{run}' and step_slug = 'second'"
+        ),
+    )
+    .await;
+    assert_eq!(no_reason.code, "23514", "{no_reason:?}");
+    assert_eq!(
+        no_reason.constraint.as_deref(),
+        Some("skip_reason_matches_status")
+    );
+    let not_skipped = expect_error(
+        pool,
+        &format!(
+            "update pgflow.step_states set skip_reason = 'manual'
+              where run_id = '{run}' and step_slug = 'first'"
+        ),
+    )
+    .await;
+    assert_eq!(
+        not_skipped.constraint.as_deref(),
+        Some("skip_reason_matches_status"),
+        "{not_skipped:?}"
+    );
+}

@@ -50,6 +50,10 @@ pub enum DbError {
     /// Applying the embedded migrations failed.
     #[error("applying pgflow migrations failed: {0}")]
     Migration(#[from] refinery::Error),
+    /// The database's migration history does not match the embedded
+    /// migrations (found by a dry run; a real install refuses the same way).
+    #[error("pgflow migrations in the database do not match this build: {0}")]
+    MigrationHistory(String),
     /// A query sent over tokio-postgres (used by the installer) failed.
     #[error("database error: {0}")]
     Postgres(#[from] tokio_postgres::Error),

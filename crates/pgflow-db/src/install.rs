@@ -13,7 +13,6 @@ use std::fmt;
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
-use sqlx::postgres::PgPoolOptions;
 use tokio_postgres::Client;
 
 use crate::error::redact_url;
@@ -21,9 +20,9 @@ use crate::migrations;
 use crate::DbError;
 use refinery::Runner;
 
-/// The oldest pgmq pgflow works with (`read_with_poll`, `send_batch` with a
-/// delay, `set_vt` as pgflow calls them).
-pub const MIN_PGMQ_VERSION: (u32, u32, u32) = (1, 5, 0);
+mod pgmq_setup;
+
+pub use pgmq_setup::{PgmqAction, PgmqSource, PgmqStatus, MIN_PGMQ_VERSION};
 
 /// Session-level advisory lock key held for the whole install, so that two
 /// installers (e.g. several workers booting at once) run one after the other
@@ -34,17 +33,6 @@ const INSTALL_LOCK_KEY: i64 = 0x7067_666c_6f77_0001;
 /// can take an advisory lock, so waiting forever would let it block every
 /// install (and every worker that installs at startup).
 pub const INSTALL_LOCK_WAIT: Duration = Duration::from_secs(120);
-
-/// Functions of pgmq that pgflow calls; checked when a `pgmq` schema exists
-/// without any version bookkeeping.
-const REQUIRED_PGMQ_FUNCTIONS: &[&str] = &[
-    "create",
-    "send_batch",
-    "read_with_poll",
-    "set_vt",
-    "archive",
-    "list_queues",
-];
 
 /// What [`install`] did. `Display` gives a short human summary; `Serialize`
 /// gives the same as JSON (for `pgflow install --json`).
@@ -67,48 +55,10 @@ impl InstallReport {
     }
 }
 
-/// The pgmq found or installed.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct PgmqStatus {
-    /// What the installer did about pgmq.
-    pub action: PgmqAction,
-    /// How that pgmq is installed.
-    pub source: PgmqSource,
-    /// Its version, when it can be told.
-    pub version: Option<String>,
-}
-
-/// Whether pgmq was installed by this run.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum PgmqAction {
-    /// This run installed it.
-    Installed,
-    /// It was there already and is used as is.
-    AlreadyPresent,
-}
-
-/// How pgmq is present in the database.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum PgmqSource {
-    /// `CREATE EXTENSION pgmq`.
-    Extension,
-    /// Plain SQL with pgmq's own bookkeeping (`pgmq.__pgmq_migrations`), e.g.
-    /// from the `pgmq` crate's embedded scripts.
-    EmbeddedSql,
-    /// A `pgmq` schema without any version information.
-    UnversionedSql,
-}
-
 impl fmt::Display for InstallReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let version = self.pgmq.version.as_deref().unwrap_or("(version unknown)");
-        let source = match self.pgmq.source {
-            PgmqSource::Extension => "extension",
-            PgmqSource::EmbeddedSql => "embedded SQL",
-            PgmqSource::UnversionedSql => "unversioned SQL",
-        };
+        let source = self.pgmq.source.describe();
         match self.pgmq.action {
             PgmqAction::Installed => writeln!(f, "pgmq {version} installed ({source})")?,
             PgmqAction::AlreadyPresent => writeln!(f, "pgmq {version} already present ({source})")?,
@@ -132,6 +82,131 @@ impl fmt::Display for InstallReport {
             write!(f, "nothing to do")
         }
     }
+}
+
+/// A migration that [`install`] would apply.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PendingMigration {
+    /// The `n` of `V<n>`.
+    pub version: i32,
+    /// The descriptive part of the file name (`V<n>__<name>.sql`).
+    pub name: String,
+}
+
+/// What [`install`] would do, as found by [`dry_run`] (which changes nothing).
+/// `Display` gives a short human summary; `Serialize` the same as JSON.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct InstallPlan {
+    /// The pgmq found in the database; `None` when [`install`] would install it.
+    pub pgmq: Option<PgmqStatus>,
+    /// Migrations [`install`] would apply, oldest first.
+    pub pending_migrations: Vec<PendingMigration>,
+    /// Version of the newest migration applied so far (`n` of `V<n>`).
+    pub schema_version: Option<i32>,
+}
+
+impl fmt::Display for InstallPlan {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.pgmq {
+            Some(pgmq) => {
+                let version = pgmq.version.as_deref().unwrap_or("(version unknown)");
+                let source = pgmq.source.describe();
+                writeln!(f, "pgmq {version} already present ({source})")?;
+            }
+            None => writeln!(f, "pgmq would be installed (embedded SQL)")?,
+        }
+        let schema = match self.schema_version {
+            Some(v) => format!("V{v}"),
+            None => "no migrations".to_string(),
+        };
+        if self.pending_migrations.is_empty() {
+            writeln!(f, "no migrations pending: schema up to date ({schema})")?;
+        } else {
+            writeln!(
+                f,
+                "migrations that would be applied, in order (now {schema}):"
+            )?;
+            for m in &self.pending_migrations {
+                writeln!(f, "  V{}__{}", m.version, m.name)?;
+            }
+        }
+        write!(f, "dry run: nothing was changed")
+    }
+}
+
+/// What [`install`] would do to the database at `database_url`, without
+/// changing anything: whether pgmq would be installed and which migrations
+/// would be applied. Fails as [`install`] would on a pgmq that is too old or
+/// on a migration history this build does not match.
+pub async fn dry_run(database_url: &str) -> Result<InstallPlan, DbError> {
+    let mut client = connect(database_url).await?;
+    let pgmq = pgmq_setup::detect_pgmq(&client).await?;
+    if let Some(version) = pgmq.as_ref().and_then(|p| p.version.as_deref()) {
+        pgmq_setup::check_version(version)?;
+    }
+    // refinery reads the history table without creating it only when it exists.
+    let has_history: bool = client
+        .query_one(
+            "SELECT to_regclass($1::text) IS NOT NULL",
+            &[&migrations::HISTORY_TABLE],
+        )
+        .await?
+        .get(0);
+    let runner = migrations::runner();
+    let applied = if has_history {
+        runner.get_applied_migrations_async(&mut client).await?
+    } else {
+        Vec::new()
+    };
+    let pending = pending_migrations(&applied, runner.get_migrations())?
+        .into_iter()
+        .map(|m| PendingMigration {
+            version: m.version(),
+            name: m.name().to_string(),
+        })
+        .collect();
+    Ok(InstallPlan {
+        pgmq,
+        pending_migrations: pending,
+        schema_version: applied.iter().map(|m| m.version()).max(),
+    })
+}
+
+/// The embedded migrations not yet `applied`, in order; the same checks as
+/// refinery makes before applying (pgflow keeps its defaults: abort on a
+/// divergent or missing migration), so that a dry run fails where install would.
+fn pending_migrations<'a>(
+    applied: &[refinery::Migration],
+    embedded: &'a [refinery::Migration],
+) -> Result<Vec<&'a refinery::Migration>, DbError> {
+    for app in applied {
+        match embedded.iter().find(|m| m.version() == app.version()) {
+            None => {
+                return Err(DbError::MigrationHistory(format!(
+                    "the database has {app}, which this build does not have \
+                     (was it installed by a newer pgflow?)"
+                )))
+            }
+            Some(m) if m != app => {
+                return Err(DbError::MigrationHistory(format!(
+                    "the database's {app} differs from this build's {m}"
+                )))
+            }
+            Some(_) => {}
+        }
+    }
+    let current = applied.iter().map(|m| m.version()).max();
+    let mut pending: Vec<&refinery::Migration> = embedded
+        .iter()
+        .filter(|m| !applied.iter().any(|a| a.version() == m.version()))
+        .collect();
+    pending.sort_by_key(|m| m.version());
+    if let Some(skipped) = pending.iter().find(|m| Some(m.version()) < current) {
+        return Err(DbError::MigrationHistory(format!(
+            "{skipped} is not applied although a newer migration is"
+        )));
+    }
+    Ok(pending)
 }
 
 /// Installs pgmq (if missing) and applies pending pgflow migrations to the
@@ -237,7 +312,7 @@ async fn install_locked(
     database_url: &str,
     runner: Runner,
 ) -> Result<InstallReport, DbError> {
-    let pgmq = ensure_pgmq(&client, database_url).await?;
+    let pgmq = pgmq_setup::ensure_pgmq(&client, database_url).await?;
 
     let report = runner.run_async(&mut client).await?;
     let applied: Vec<String> = report
@@ -268,129 +343,6 @@ async fn install_locked(
     Ok(report)
 }
 
-/// Finds the installed pgmq, or installs it from embedded SQL.
-async fn ensure_pgmq(client: &Client, database_url: &str) -> Result<PgmqStatus, DbError> {
-    let status = match detect_pgmq(client).await? {
-        Some(status) => status,
-        None => {
-            tracing::info!("pgmq not found; installing it from embedded SQL");
-            // The pgmq crate installs through sqlx; one connection is enough.
-            let pool = PgPoolOptions::new()
-                .max_connections(1)
-                .connect(database_url)
-                .await
-                .map_err(|e| DbError::Connect {
-                    url: redact_url(database_url),
-                    source: Box::new(e),
-                })?;
-            let installed = pgmq::install::install_sql_from_embedded(&pool).await;
-            pool.close().await;
-            installed?;
-            let mut status = detect_pgmq(client).await?.ok_or_else(|| {
-                DbError::PgmqInstall(pgmq::PgmqError::InstallationError(
-                    "no pgmq schema after installing it".to_string(),
-                ))
-            })?;
-            status.action = PgmqAction::Installed;
-            status
-        }
-    };
-    if let Some(version) = &status.version {
-        check_version(version)?;
-    }
-    Ok(status)
-}
-
-/// Looks for pgmq as an extension, then as a plain-SQL install.
-async fn detect_pgmq(client: &Client) -> Result<Option<PgmqStatus>, DbError> {
-    let present = |source, version| {
-        Some(PgmqStatus {
-            action: PgmqAction::AlreadyPresent,
-            source,
-            version,
-        })
-    };
-
-    if let Some(row) = client
-        .query_opt(
-            "SELECT extversion FROM pg_extension WHERE extname = 'pgmq'",
-            &[],
-        )
-        .await?
-    {
-        return Ok(present(PgmqSource::Extension, Some(row.get(0))));
-    }
-
-    let row = client
-        .query_one(
-            "SELECT EXISTS (SELECT FROM pg_namespace WHERE nspname = 'pgmq'),
-                    to_regclass('pgmq.__pgmq_migrations') IS NOT NULL",
-            &[],
-        )
-        .await?;
-    let (has_schema, has_bookkeeping): (bool, bool) = (row.get(0), row.get(1));
-    if !has_schema {
-        return Ok(None);
-    }
-    if has_bookkeeping {
-        let versions: Vec<String> = client
-            .query("SELECT version FROM pgmq.__pgmq_migrations", &[])
-            .await?
-            .iter()
-            .map(|r| r.get(0))
-            .collect();
-        let newest = versions
-            .into_iter()
-            .filter_map(|v| parse_version(&v).map(|parsed| (parsed, v)))
-            .max()
-            .map(|(_, v)| v);
-        if newest.is_some() {
-            return Ok(present(PgmqSource::EmbeddedSql, newest));
-        }
-    }
-
-    // Someone loaded pgmq.sql by hand: no version to read, so make sure at
-    // least the functions pgflow calls are there.
-    for function in REQUIRED_PGMQ_FUNCTIONS {
-        let exists: bool = client
-            .query_one(
-                "SELECT EXISTS (SELECT FROM pg_proc p
-                  JOIN pg_namespace n ON n.oid = p.pronamespace
-                  WHERE n.nspname = 'pgmq' AND p.proname = $1)",
-                &[function],
-            )
-            .await?
-            .get(0);
-        if !exists {
-            return Err(DbError::PgmqUnrecognized {
-                missing: format!("pgmq.{function}()"),
-            });
-        }
-    }
-    tracing::warn!("pgmq schema has no version information; assuming it is recent enough");
-    Ok(present(PgmqSource::UnversionedSql, None))
-}
-
-fn check_version(version: &str) -> Result<(), DbError> {
-    let (major, minor, patch) = MIN_PGMQ_VERSION;
-    match parse_version(version) {
-        Some(found) if found >= MIN_PGMQ_VERSION => Ok(()),
-        _ => Err(DbError::PgmqTooOld {
-            found: version.to_string(),
-            required: format!("{major}.{minor}.{patch}"),
-        }),
-    }
-}
-
-/// Parses `1.2.3` (or `1.2`) into a comparable triple.
-fn parse_version(version: &str) -> Option<(u32, u32, u32)> {
-    let mut parts = version.trim().split('.').map(|p| p.parse::<u32>().ok());
-    let major = parts.next()??;
-    let minor = parts.next().unwrap_or(Some(0))?;
-    let patch = parts.next().unwrap_or(Some(0))?;
-    Some((major, minor, patch))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -409,13 +361,35 @@ mod tests {
     }
 
     #[test]
-    fn versions_compare_numerically() {
-        assert_eq!(parse_version("1.11.1"), Some((1, 11, 1)));
-        assert!(parse_version("1.11.1") > parse_version("1.5.0"));
-        assert_eq!(parse_version("1.5"), Some((1, 5, 0)));
-        assert_eq!(parse_version("x"), None);
-        assert!(check_version("1.4.9").is_err());
-        assert!(check_version("1.5.0").is_ok());
+    fn pending_migrations_follow_refinery() {
+        let m = |name: &str, sql: &str| refinery::Migration::unapplied(name, sql).unwrap();
+        let embedded = [
+            m("V1__a", "select 1"),
+            m("V2__b", "select 2"),
+            m("V3__c", "select 3"),
+        ];
+        let names = |applied: &[refinery::Migration]| -> Vec<String> {
+            pending_migrations(applied, &embedded)
+                .unwrap()
+                .iter()
+                .map(ToString::to_string)
+                .collect()
+        };
+        assert_eq!(names(&[]), ["V1__a", "V2__b", "V3__c"]);
+        assert_eq!(names(&embedded[..2]), ["V3__c"]);
+        assert!(names(&embedded).is_empty());
+
+        let newer = pending_migrations(&[m("V4__d", "select 4")], &embedded).unwrap_err();
+        assert!(
+            newer
+                .to_string()
+                .contains("V4__d, which this build does not have"),
+            "{newer}"
+        );
+        let edited = pending_migrations(&[m("V1__a", "select 9")], &embedded).unwrap_err();
+        assert!(edited.to_string().contains("V1__a differs"), "{edited}");
+        let gap = pending_migrations(&[embedded[1].clone()], &embedded).unwrap_err();
+        assert!(gap.to_string().contains("V1__a is not applied"), "{gap}");
     }
 
     #[test]

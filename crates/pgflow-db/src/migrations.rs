@@ -1,5 +1,9 @@
 //! The pgflow schema migrations, embedded from `migrations/` at build time.
 //!
+//! The crate's `migrations` is a symlink to the repository's top-level
+//! `migrations/`; `cargo package` follows it, so a published crate carries
+//! the files themselves.
+//!
 //! `migrations/` is generated from `sql/` by `cargo xtask gen-migrations`;
 //! files are named `V<n>__<descriptive_name>.sql`. They run through refinery
 //! over tokio-postgres (refinery has no sqlx driver).
@@ -7,7 +11,7 @@
 use refinery::{Runner, Target};
 
 mod embedded {
-    refinery::embed_migrations!("../../migrations");
+    refinery::embed_migrations!("migrations");
 }
 
 /// Table where refinery records applied migrations. A pgflow-specific name so

@@ -1,5 +1,6 @@
 //! `pgflow install`: install pgmq (when missing) and apply pgflow migrations; optionally
-//! create the least-privileged worker and read-only roles.
+//! create the least-privileged worker and read-only roles; or, with `--dry-run`, only
+//! list what would be applied.
 
 use std::process::ExitCode;
 
@@ -29,6 +30,10 @@ pub struct Args {
     /// Stop broadcasting events through `realtime.send` (NOTIFY is unaffected).
     #[arg(long)]
     no_realtime: bool,
+    /// Only list what would be done (pgmq to install, migrations to apply, in order);
+    /// change nothing.
+    #[arg(long, conflicts_with_all = ["create_roles", "realtime", "no_realtime"])]
+    dry_run: bool,
 }
 
 /// Installs or upgrades, then prints what was done.
@@ -37,6 +42,15 @@ pub async fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
     // of failure it was (refused, auth, missing database, TLS, not a
     // postgres:// URL) instead of the installer driver's raw text.
     crate::context::connect(ctx.url()?, 1).await?.close().await;
+    if args.dry_run {
+        let plan = pgflow_db::install::dry_run(ctx.url()?).await?;
+        if ctx.json {
+            print_json(&serde_json::to_value(&plan)?)?;
+        } else {
+            println!("{plan}");
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
     let report = pgflow_db::install::install(ctx.url()?).await?;
     let realtime = match (args.realtime, args.no_realtime) {
         (true, _) => Some(true),
