@@ -1,4 +1,4 @@
-//! The pooler path of [`call!`](super::call): one query file sent with the
+//! The pooler path of the `call!` macro (api/mod.rs): one query file sent with the
 //! simple query protocol, its `$n` placeholders replaced by quoted literals.
 //!
 //! Why: behind PgBouncer in transaction mode every `Sync` may hand the client
