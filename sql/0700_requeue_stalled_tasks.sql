@@ -3,7 +3,8 @@
 -- task is stalled when its step's timeout (the flow's when the step has none) plus 30 s has
 -- passed since it started, or, sooner, when the worker that started it has stopped or has
 -- not sent a heartbeat for pgflow.config.dead_worker_after (default 15 seconds, at least
--- 1 second; a session setting is ignored, since any caller could SET it). A stalled task
+-- 1 second; a session setting is ignored, since any caller could SET it), or for longer
+-- when the worker asked for more grace (pgflow.worker_dead_after). A stalled task
 -- goes back to queued with its message visible at once, up to 3 requeues; after that it is
 -- parked (permanently_stalled_at set, message archived, task left started) for an operator.
 -- attempts_count is untouched. SKIP LOCKED, so any number of sweepers may run at once.
@@ -26,12 +27,13 @@ begin
       join pgflow.steps s on s.flow_slug = t.flow_slug and s.step_slug = t.step_slug
       join pgflow.flows f on f.flow_slug = t.flow_slug
       left join pgflow.workers w on w.worker_id = t.last_worker_id
+      left join pgflow.worker_dead_after wd on wd.worker_id = t.last_worker_id
      where t.status = 'started'
        and t.permanently_stalled_at is null
        and (
          t.started_at < now() - make_interval(secs => coalesce(s.opt_timeout, f.opt_timeout) + 30)
          or w.stopped_at is not null
-         or w.last_heartbeat_at < now() - v_dead_after
+         or w.last_heartbeat_at < now() - greatest(v_dead_after, coalesce(wd.dead_after, v_dead_after))
        )
      order by t.started_at
        for update of t skip locked

@@ -3,7 +3,7 @@
 -- grants them the least they need; give them to login roles with GRANT ... TO.
 --   worker_role: register and heartbeat in pgflow.workers, read run inputs, and call the
 --     worker functions read_with_poll, start_tasks, start_worker_tasks, claim_tasks, complete_task(s), fail_task,
---     mark_worker_stopped, requeue_stalled_tasks and
+--     mark_worker_stopped, set_worker_dead_after, requeue_stalled_tasks and
 --     ensure_flow_compiled (which for this role only verifies a flow, or creates a missing
 --     one when pgflow.config.workers_may_compile is on), record usage (record_task_usage,
 --     task_attempt), read built-in handler specs (step_handlers) and flow shapes
@@ -54,6 +54,7 @@ begin
       pgflow.complete_tasks(jsonb),
       pgflow.fail_task(uuid, text, integer, text),
       pgflow.mark_worker_stopped(uuid),
+      pgflow.set_worker_dead_after(uuid, interval),
       pgflow.requeue_stalled_tasks(),
       pgflow.ensure_flow_compiled(text, jsonb, boolean),
       pgflow._ensure_flow_compiled_limited(text, jsonb, boolean),

@@ -43,6 +43,7 @@ const EXPECTED: &[&str] = &[
     "emit_event(event text, payload jsonb) -> void",
     "read_with_poll(queue_name text, vt integer, qty integer, max_poll_seconds integer DEFAULT 5, poll_interval_ms integer DEFAULT 100) -> SETOF pgmq.message_record [security definer]",
     "retry_run(run_id uuid) -> boolean",
+    "set_worker_dead_after(worker_id uuid, dead_after interval) -> void [security definer]",
     "start_worker_tasks(flow_slug text, msg_ids bigint[], worker_id uuid) -> SETOF pgflow.worker_task_record [security definer]",
     "set_step_handler(flow_slug text, step_slug text, spec jsonb) -> jsonb",
     "record_task_usage(run_id uuid, step_slug text, task_index integer, worker_id uuid, model text, input_tokens bigint, output_tokens bigint, latency_ms bigint) -> bigint [security definer]",

@@ -47,7 +47,7 @@ async fn the_worker_functions_run_as_their_owner() {
         "select p.proname::text from pg_proc p
           where p.pronamespace = 'pgflow'::regnamespace and not p.prosecdef
             and p.proname = any(array['start_tasks', 'start_worker_tasks', 'claim_tasks', 'complete_task',
-                'complete_tasks', 'fail_task', 'mark_worker_stopped', 'requeue_stalled_tasks',
+                'complete_tasks', 'fail_task', 'mark_worker_stopped', 'requeue_stalled_tasks', 'set_worker_dead_after',
                 'read_with_poll', 'record_task_usage', 'task_attempt',
                 '_ensure_flow_compiled_limited', 'postpone_task_retry'])
           order by 1",

@@ -793,3 +793,97 @@ async fn a_throwaway_cluster_refuses_tcp_connections_without_its_password() {
     );
     assert!(!format!("{cluster:?}").contains(url::Url::parse(&url).unwrap().password().unwrap()));
 }
+
+/// A worker may ask for more grace before the sweep presumes it dead
+/// (`WorkerConfig::dead_worker_after`), never for less than the owner's setting, and
+/// only within 1 second .. 1 day, for a registered worker.
+#[tokio::test]
+async fn a_worker_can_lengthen_but_not_shorten_its_own_dead_after() {
+    let db = TestDb::new().await;
+    let admin = db.pool();
+    exec(admin, "select pgflow.setup_roles()").await;
+    exec(
+        admin,
+        "select pgflow.create_flow('graced'); select pgflow.add_step('graced', 'a');",
+    )
+    .await;
+    start(admin, "graced", json!({})).await;
+    start(admin, "graced", json!({})).await;
+    let (_, worker_pool) = login(&db, "g", " in role pgflow_worker").await;
+    let patient = worker(&worker_pool, "graced").await;
+    let plain = worker(&worker_pool, "graced").await;
+    assert_eq!(
+        read_and_start(&worker_pool, "graced", patient, 1)
+            .await
+            .len(),
+        1
+    );
+    assert_eq!(
+        read_and_start(&worker_pool, "graced", plain, 1).await.len(),
+        1
+    );
+    exec(
+        &worker_pool,
+        &format!("select pgflow.set_worker_dead_after('{patient}', '1 hour')"),
+    )
+    .await;
+    // Less than the owner's 15 s changes nothing.
+    exec(
+        &worker_pool,
+        &format!("select pgflow.set_worker_dead_after('{plain}', '1 second')"),
+    )
+    .await;
+
+    // Both silent for a minute: dead by the owner's setting, not by the patient one's hour.
+    exec(
+        admin,
+        "update pgflow.workers set last_heartbeat_at = now() - interval '1 minute'",
+    )
+    .await;
+    let requeued: i32 = sqlx::query_scalar("select pgflow.requeue_stalled_tasks()")
+        .fetch_one(&worker_pool)
+        .await
+        .unwrap();
+    assert_eq!(requeued, 1);
+    assert_eq!(
+        scalar_text(
+            admin,
+            &format!(
+                "select string_agg(format('%s:%s', status, last_worker_id = '{patient}'), ',' order by status)
+                   from pgflow.step_tasks"
+            ),
+        )
+        .await
+        .as_deref(),
+        Some("queued:,started:t")
+    );
+
+    let e = expect_error(
+        &worker_pool,
+        &format!("select pgflow.set_worker_dead_after('{patient}', '2 days')"),
+    )
+    .await;
+    assert!(
+        e.message.contains(&patient.to_string()) && e.message.contains("out of range"),
+        "{e:?}"
+    );
+    let stranger = uuid::Uuid::new_v4();
+    let e = expect_error(
+        &worker_pool,
+        &format!("select pgflow.set_worker_dead_after('{stranger}', '1 hour')"),
+    )
+    .await;
+    assert!(
+        e.message
+            .contains(&format!("worker {stranger} is not registered")),
+        "{e:?}"
+    );
+    // Only the worker role (and the owner) may call it.
+    let (_, nobody) = login(&db, "n", "").await;
+    let e = expect_error(
+        &nobody,
+        &format!("select pgflow.set_worker_dead_after('{patient}', '1 hour')"),
+    )
+    .await;
+    assert_eq!(e.code, "42501", "{e:?}");
+}

@@ -306,3 +306,46 @@ async fn unreachable_listen_address_falls_back_to_polling() {
     assert_eq!(out, json!({"a": 1}));
     w.shutdown().await.unwrap();
 }
+
+/// `WorkerConfig::dead_worker_after` is recorded for each worker row the worker
+/// registers, so the fleet's sweep gives it that much grace (see
+/// `sql_security::a_worker_can_lengthen_but_not_shorten_its_own_dead_after`).
+#[tokio::test]
+async fn dead_worker_after_is_recorded_for_the_sweep() {
+    let db = TestDb::new().await;
+    let pool = worker_pool(&db).await;
+    let w = Worker::new(
+        pool.clone(),
+        WorkerConfig {
+            dead_worker_after: Some(Duration::from_secs(90)),
+            ..config(CompileMode::Development)
+        },
+    )
+    .flow(evolving(false))
+    .start()
+    .await
+    .unwrap();
+    let recorded: Vec<f64> = sqlx::query_scalar(
+        "select extract(epoch from d.dead_after)::float8
+           from pgflow.worker_dead_after d join pgflow.workers w using (worker_id)
+          where w.stopped_at is null",
+    )
+    .fetch_all(db.pool())
+    .await
+    .unwrap();
+    w.shutdown().await.unwrap();
+    assert_eq!(recorded, vec![90.0]);
+
+    // Without it, nothing is recorded: the database setting applies.
+    let w = Worker::new(pool.clone(), config(CompileMode::Development))
+        .flow(evolving(false))
+        .start()
+        .await
+        .unwrap();
+    let rows: i64 = sqlx::query_scalar("select count(*) from pgflow.worker_dead_after")
+        .fetch_one(db.pool())
+        .await
+        .unwrap();
+    w.shutdown().await.unwrap();
+    assert_eq!(rows, 1, "only the first worker asked for grace");
+}

@@ -37,11 +37,11 @@ pub fn runner_through(version: i32) -> Runner {
 
 /// Names (`V<n>__<name>`) of the embedded migrations, in order.
 pub fn names() -> Vec<String> {
-    embedded::migrations::runner()
-        .get_migrations()
-        .iter()
-        .map(ToString::to_string)
-        .collect()
+    let runner = embedded::migrations::runner();
+    let mut migrations: Vec<_> = runner.get_migrations().iter().collect();
+    // By version: refinery's own order is not numeric (V10 is not after V9).
+    migrations.sort_by_key(|m| m.version());
+    migrations.iter().map(ToString::to_string).collect()
 }
 
 /// The version of the newest embedded migration, if any.
@@ -56,8 +56,10 @@ pub fn latest_version() -> Option<i32> {
 /// The SQL of every embedded migration in order, as `(name, sql)`; e.g. to
 /// fingerprint the schema for a test template database.
 pub fn sources() -> Vec<(String, String)> {
-    embedded::migrations::runner()
-        .get_migrations()
+    let runner = embedded::migrations::runner();
+    let mut migrations: Vec<_> = runner.get_migrations().iter().collect();
+    migrations.sort_by_key(|m| m.version());
+    migrations
         .iter()
         .map(|m| (m.to_string(), m.sql().unwrap_or_default().to_string()))
         .collect()

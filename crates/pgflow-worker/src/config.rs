@@ -71,6 +71,14 @@ pub struct WorkerConfig {
     pub shutdown_grace: Duration,
     /// Upper bound of the backoff after database errors. Default 5 s.
     pub max_backoff: Duration,
+    /// How long this worker may go without a heartbeat before the fleet's
+    /// stalled-task sweep presumes it dead and requeues its tasks. `None`
+    /// (the default) keeps the database's `pgflow.config.dead_worker_after`
+    /// (15 s unless the owner changed it); a value only counts when longer
+    /// than that, since the owner's setting is the floor (a worker cannot make
+    /// the sweep stricter). 1 s to 1 day. Keep it well above
+    /// `heartbeat_interval`.
+    pub dead_worker_after: Option<Duration>,
     /// Prometheus metrics this worker updates (tasks by outcome, handler
     /// durations, claims, tasks in flight); `None` (the default) keeps none.
     /// See [`WorkerMetrics`](crate::WorkerMetrics).
@@ -95,6 +103,7 @@ impl Default for WorkerConfig {
             shutdown_grace: Duration::from_secs(30),
             max_backoff: Duration::from_secs(5),
             metrics: None,
+            dead_worker_after: None,
         }
     }
 }

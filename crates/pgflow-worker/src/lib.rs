@@ -168,6 +168,9 @@ impl Worker {
             let worker_id = Uuid::new_v4();
             // The worker row must exist before start_tasks names it (FK).
             api::register_worker(&self.pool, &slug, worker_id, &self.config.function_name).await?;
+            if let Some(grace) = self.config.dead_worker_after {
+                api::set_worker_dead_after(&self.pool, worker_id, grace).await?;
+            }
             info!(flow = %slug, %worker_id, "worker registered");
             worker_ids.push(worker_id);
 

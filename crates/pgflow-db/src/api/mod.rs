@@ -90,4 +90,4 @@ pub use tasks::{
     claim_tasks, complete_task, complete_tasks, fail_task, read_with_poll, start_tasks,
     start_worker_tasks, ClaimedTask, Completion, QueueMessage, StepTaskRecord, TaskRow,
 };
-pub use workers::{heartbeat, mark_worker_stopped, register_worker};
+pub use workers::{heartbeat, mark_worker_stopped, register_worker, set_worker_dead_after};

@@ -40,3 +40,21 @@ pub async fn mark_worker_stopped<'e>(
     call!(query "mark_worker_stopped.sql", "pgflow.mark_worker_stopped", execute(ex), worker_id)?;
     Ok(())
 }
+
+/// `pgflow.set_worker_dead_after`: how long this worker may go without a
+/// heartbeat before the fleet's sweep presumes it dead (the sweep uses the
+/// longer of this and `pgflow.config.dead_worker_after`).
+pub async fn set_worker_dead_after<'e>(
+    ex: impl PgExecutor<'e>,
+    worker_id: Uuid,
+    dead_after: std::time::Duration,
+) -> Result<(), ApiError> {
+    call!(
+        query "set_worker_dead_after.sql",
+        "pgflow.set_worker_dead_after",
+        execute(ex),
+        worker_id,
+        dead_after.as_secs_f64(),
+    )?;
+    Ok(())
+}
