@@ -32,6 +32,10 @@ pub struct Args {
 
 /// Serves until a signal.
 pub async fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
+    // Listen from the start: the port accepts connections as soon as it is
+    // bound, and a SIGTERM right then must stop the dashboard cleanly too.
+    let stop_requested =
+        pgflow_worker::shutdown_signal_listener().context("cannot listen for SIGINT/SIGTERM")?;
     let auth_token = args.auth_token.filter(|t| !t.is_empty());
     // Refuse an unsafe address before touching the database.
     pgflow_dashboard::security::check_listen(args.listen, auth_token.as_deref())
@@ -67,18 +71,7 @@ pub async fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
             "read-only"
         }
     );
-    wait_for_signal().await?;
+    stop_requested.await;
     dashboard.shutdown().await;
     Ok(ExitCode::SUCCESS)
-}
-
-async fn wait_for_signal() -> anyhow::Result<()> {
-    use tokio::signal::unix::{signal, SignalKind};
-    let mut int = signal(SignalKind::interrupt()).context("cannot listen for SIGINT")?;
-    let mut term = signal(SignalKind::terminate()).context("cannot listen for SIGTERM")?;
-    tokio::select! {
-        _ = int.recv() => {}
-        _ = term.recv() => {}
-    }
-    Ok(())
 }
